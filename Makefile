@@ -1,0 +1,41 @@
+# Two commands work on a fresh machine with only python3 and make:
+#   make run    scan the demo data on the embedded SQLite store and open the review dashboard
+#   make test   lint, type-check and run the whole test suite
+SHELL := /bin/bash
+UV_VERSION ?= 0.13.9
+TOOLS := .tools
+UV := $(TOOLS)/bin/uv
+export MEDSPA_SCAN_HOME ?= $(CURDIR)/.demo-home
+
+.PHONY: setup run demo test lint typecheck pytest bench score clean
+
+$(UV):
+	python3 -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install -q "uv==$(UV_VERSION)"
+
+.venv/.synced: $(UV) pyproject.toml uv.lock
+	$(UV) sync --frozen
+	touch $@
+
+setup: .venv/.synced
+
+demo: setup
+	.venv/bin/python -m scanner.demo
+
+run: demo
+
+lint: setup
+	.venv/bin/ruff check scanner tests dashboard bench
+	.venv/bin/mypy scanner
+
+test: lint
+	.venv/bin/pytest -n 2 tests
+
+bench: setup
+	.venv/bin/python bench/run_all.py
+
+score: setup
+	python3 ../shared/tools/score_corpus.py --show-misses
+
+clean:
+	rm -rf .venv $(TOOLS) .demo-home

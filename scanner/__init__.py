@@ -1,0 +1,1 @@
+"""MedSpa Compliance Scanner."""

@@ -1,0 +1,99 @@
+"""The scanning pipeline: Item -> text analysis -> rules -> registry -> images -> verdict.
+
+`Scanner` loads the models and rule packs once; `scan()` checks one item, `scan_many()` a stream of
+items with one spaCy `nlp.pipe` pass (and worker processes when asked).
+"""
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from datetime import date
+
+from ._models import Finding, Item, ScanResult, verdict_for
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ScanContext:
+    """What a stage may consult besides the item: the registry, the scan date, the text scanner."""
+
+    registry: object | None
+    as_of: date
+    scan_text: Callable[[str, Item], list[Finding]]
+
+
+class Scanner:
+    def __init__(self, store=None, as_of: date | None = None, with_images: bool = True):
+        from . import rules, text, verdict
+        from .config import SpaProfile
+
+        self.profile = SpaProfile.load()
+        self.rules = rules.load_rule_pack()
+        self.text = text.TextAnalyzer(profile=self.profile)
+        self.verdict = verdict
+        self.store = store
+        self.as_of = as_of or date.today()
+        self.with_images = with_images
+        self.registry = self._load_registry(store)
+
+    @property
+    def rule_pack(self) -> str:
+        return self.rules.version
+
+    @staticmethod
+    def _load_registry(store):
+        if store is None:
+            return None
+        from .registry import Registry
+
+        return Registry(store)
+
+    # -- scanning ---------------------------------------------------------------------------------
+    def scan(self, item: Item) -> ScanResult:
+        return next(iter(self.scan_many([item])))
+
+    def scan_many(self, items: Iterable[Item], batch_size: int = 64) -> Iterator[ScanResult]:
+        """Scan items in order; spaCy parses texts in batches (`nlp.pipe`)."""
+        pending: list[Item] = []
+        for item in items:
+            pending.append(item)
+            if len(pending) >= batch_size:
+                yield from self._scan_chunk(pending)
+                pending = []
+        if pending:
+            yield from self._scan_chunk(pending)
+
+    def _scan_chunk(self, items: list[Item]) -> Iterator[ScanResult]:
+        analyses = self.text.analyze_items(items)
+        for item, analysis in zip(items, analyses, strict=True):
+            findings = self.rules.evaluate(item, analysis, registry=self.registry, as_of=self.as_of)
+            if item.images and self.with_images:
+                findings.extend(self._scan_images(item, analysis))
+            findings = self.verdict.consolidate(findings)
+            suggested = self.verdict.suggest(item, analysis, findings, self.profile)
+            yield ScanResult(
+                id=item.id,
+                verdict=verdict_for(findings),
+                findings=findings,
+                suggested_text=suggested,
+                rule_pack=self.rule_pack,
+                permalink=item.permalink,
+            )
+
+    def _scan_images(self, item: Item, analysis) -> list[Finding]:
+        from . import image
+
+        ctx = ScanContext(registry=self.registry, as_of=self.as_of, scan_text=self.scan_text)
+        try:
+            return image.scan_images(item, analysis, ctx)
+        except Exception as exc:  # fail closed: an image stage that crashed is an incomplete scan
+            log.warning("image stage failed for item %s: %s", item.id, type(exc).__name__)
+            return [image.incomplete(f"image check failed ({type(exc).__name__})", source="image")]
+
+    def scan_text(self, text: str, item: Item) -> list[Finding]:
+        """Findings for a text found elsewhere (OCR), judged as if it were part of the item."""
+        probe = item.model_copy(update={"text": text, "images": [], "in_reply_to": item.in_reply_to})
+        analysis = self.text.analyze_items([probe])[0]
+        return self.rules.evaluate(probe, analysis, registry=self.registry, as_of=self.as_of)

@@ -1,0 +1,178 @@
+"""Persistence: SQLite by default (any SQLAlchemy URL) for runs, scanned items and their findings.
+
+Other modules (registry, audit, users, api keys, decisions) declare their tables on the same `Base`
+and reach the database through `Store`.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Integer, String, Text, create_engine, event, select
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship, sessionmaker
+
+from . import config
+from ._models import Item, ScanResult
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Run(Base):
+    __tablename__ = "runs"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    source: Mapped[str] = mapped_column(String(40))  # cli-check, cli-batch, api, crawl, dashboard
+    actor: Mapped[str] = mapped_column(String(200), default="")
+    rule_pack: Mapped[str] = mapped_column(String(80), default="")
+    started_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    status: Mapped[str] = mapped_column(String(20), default="running")
+    counts: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    items: Mapped[list[StoredItem]] = relationship(back_populates="run")
+
+
+class StoredItem(Base):
+    __tablename__ = "items"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id"), index=True)
+    item_id: Mapped[str] = mapped_column(String(200), index=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    channel: Mapped[str] = mapped_column(String(20))
+    text: Mapped[str] = mapped_column(Text, default="")
+    in_reply_to: Mapped[str | None] = mapped_column(Text, nullable=True)
+    author: Mapped[str | None] = mapped_column(String(300), nullable=True)
+    images: Mapped[list[str]] = mapped_column(JSON, default=list)
+    permalink: Mapped[str | None] = mapped_column(String(2000), nullable=True)
+    source: Mapped[str] = mapped_column(String(40), default="cli")
+    submitted_by: Mapped[str] = mapped_column(String(200), default="")
+    verdict: Mapped[str] = mapped_column(String(10), index=True)
+    suggested_text: Mapped[str | None] = mapped_column(Text, nullable=True)
+    rule_pack: Mapped[str] = mapped_column(String(80), default="")
+    content_hash: Mapped[str] = mapped_column(String(64), index=True)
+    review_status: Mapped[str] = mapped_column(String(20), default="open")  # open, approved, rejected
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, index=True)
+    run: Mapped[Run] = relationship(back_populates="items")
+    findings: Mapped[list[StoredFinding]] = relationship(back_populates="item", cascade="all, delete-orphan")
+
+
+class StoredFinding(Base):
+    __tablename__ = "findings"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    item_pk: Mapped[int] = mapped_column(ForeignKey("items.id"), index=True)
+    rule_id: Mapped[str] = mapped_column(String(20), index=True)
+    category: Mapped[str] = mapped_column(String(40), index=True)
+    severity: Mapped[str] = mapped_column(String(10), index=True)
+    data: Mapped[dict[str, Any]] = mapped_column(JSON)
+    waived: Mapped[bool] = mapped_column(Boolean, default=False)
+    item: Mapped[StoredItem] = relationship(back_populates="findings")
+
+
+def content_hash(item: Item) -> str:
+    payload = json.dumps(
+        [item.kind, item.channel, item.text, item.in_reply_to, item.author, item.images], ensure_ascii=False
+    )
+    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+
+def _sqlite_pragmas(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA busy_timeout=10000")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.close()
+
+
+class Store:
+    """A handle on the database; tables are created on first use."""
+
+    def __init__(self, url: str | None = None):
+        self.url = url or config.database_url()
+        self.engine = create_engine(self.url, future=True)
+        if self.engine.dialect.name == "sqlite":
+            _sqlite_pragmas(self.engine)
+        # import modules that declare tables so create_all sees them
+        from . import _tables  # noqa: F401
+
+        Base.metadata.create_all(self.engine)
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        with self._sessions() as s, s.begin():
+            yield s
+
+    # -- runs -----------------------------------------------------------------------------------
+    def start_run(self, source: str, actor: str = "", rule_pack: str = "") -> int:
+        with self.session() as s:
+            run = Run(source=source, actor=actor, rule_pack=rule_pack)
+            s.add(run)
+            s.flush()
+            return run.id
+
+    def finish_run(self, run_id: int, counts: dict[str, Any], status: str = "done") -> None:
+        with self.session() as s:
+            run = s.get(Run, run_id)
+            if run is not None:
+                run.finished_at = utcnow()
+                run.counts = counts
+                run.status = status
+
+    def save_results(
+        self,
+        run_id: int,
+        pairs: Iterable[tuple[Item, ScanResult]],
+        source: str = "cli",
+        submitted_by: str = "",
+    ) -> list[int]:
+        """Store scanned items with their findings; returns the stored row ids."""
+        ids: list[int] = []
+        with self.session() as s:
+            for item, result in pairs:
+                row = StoredItem(
+                    run_id=run_id,
+                    item_id=item.id,
+                    kind=item.kind,
+                    channel=item.channel,
+                    text=item.text,
+                    in_reply_to=item.in_reply_to,
+                    author=item.author,
+                    images=list(item.images),
+                    permalink=item.permalink,
+                    source=source,
+                    submitted_by=submitted_by,
+                    verdict=result.verdict,
+                    suggested_text=result.suggested_text,
+                    rule_pack=result.rule_pack,
+                    content_hash=content_hash(item),
+                )
+                row.findings = [
+                    StoredFinding(rule_id=f.rule_id, category=f.category, severity=f.severity.value, data=f.public())
+                    for f in result.findings
+                ]
+                s.add(row)
+                s.flush()
+                ids.append(row.id)
+        return ids
+
+    def latest_hash(self, item_id: str, source: str) -> tuple[str, str] | None:
+        """(content_hash, rule_pack) of the newest stored copy of an item from a source."""
+        with self.session() as s:
+            row = s.execute(
+                select(StoredItem.content_hash, StoredItem.rule_pack)
+                .where(StoredItem.item_id == item_id, StoredItem.source == source)
+                .order_by(StoredItem.id.desc())
+                .limit(1)
+            ).first()
+            return (row[0], row[1]) if row else None
