@@ -1,7 +1,7 @@
 """The one vocabulary every layer speaks: input Item, Finding and the output ScanResult (pydantic)."""
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -23,7 +23,7 @@ CATEGORIES = (
 MAX_TEXT_CHARS = 100_000
 
 
-class Severity(str, Enum):
+class Severity(StrEnum):
     high = "high"
     medium = "medium"
     low = "low"

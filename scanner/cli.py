@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import sys
 from collections.abc import Sequence
 
@@ -53,6 +54,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    logging.getLogger("presidio-analyzer").setLevel(logging.ERROR)
     try:
         return int(args.handler(args) or 0)
     except UsageError as exc:
@@ -64,7 +66,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:
         return 0
     except Exception as exc:  # no traceback (it could carry PHI); the type and the command only
-        log.debug("unexpected error", exc_info=True)
+        if os.environ.get("MEDSPA_SCAN_DEBUG"):  # developer mode: the traceback may quote content
+            raise
         print(
             f"medspa-scan: internal error ({type(exc).__name__}) in '{args.command}'; "
             "rerun with -v and report it. No content was printed.",

@@ -46,7 +46,10 @@ class Scanner:
     def _load_registry(store):
         if store is None:
             return None
-        from .registry import Registry
+        try:
+            from .registry import Registry
+        except ModuleNotFoundError:  # the registry module is optional for text-only use
+            return None
 
         return Registry(store)
 
@@ -97,3 +100,30 @@ class Scanner:
         probe = item.model_copy(update={"text": text, "images": [], "in_reply_to": item.in_reply_to})
         analysis = self.text.analyze_items([probe])[0]
         return self.rules.evaluate(probe, analysis, registry=self.registry, as_of=self.as_of)
+
+
+# -- parallel batches -------------------------------------------------------------------------------
+_WORKER: Scanner | None = None
+
+
+def _worker_scan(chunk: list[Item]) -> list[ScanResult]:
+    assert _WORKER is not None
+    return list(_WORKER.scan_many(chunk))
+
+
+def scan_parallel(scanner: Scanner, items: list[Item], workers: int = 0, chunk: int = 32) -> Iterator[ScanResult]:
+    """Scan in order on several cores: forked workers share the loaded models (copy-on-write)."""
+    import multiprocessing as mp
+    import os
+
+    global _WORKER
+    n = workers or (os.cpu_count() or 1)
+    if n <= 1 or len(items) < 4 * chunk or "fork" not in mp.get_all_start_methods():
+        yield from scanner.scan_many(items)
+        return
+    _WORKER = scanner
+    chunks = [items[i:i + chunk] for i in range(0, len(items), chunk)]
+    with mp.get_context("fork").Pool(n) as pool:
+        for results in pool.imap(_worker_scan, chunks):
+            yield from results
+    _WORKER = None

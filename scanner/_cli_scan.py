@@ -1,0 +1,314 @@
+"""Commands `check`, `batch` and `rules`: scan content from the command line and explain the rules."""
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import logging
+import sys
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from ._models import CHANNELS, KINDS
+
+log = logging.getLogger(__name__)
+FORMATS = ("jsonl", "json", "csv", "sarif")
+MAX_LINE_BYTES = 1_000_000
+
+
+def _date(value: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not an ISO date (YYYY-MM-DD): {value!r}") from exc
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("check", help="check one text (and images)", description="Check one draft, reply or message.")
+    p.add_argument("text", nargs="?", help="the text to check ('-' or omitted: read standard input)")
+    p.add_argument("--kind", default="post", choices=KINDS)
+    p.add_argument("--channel", default="instagram", choices=CHANNELS)
+    p.add_argument("--in-reply-to", dest="in_reply_to", help="the review or comment this text answers")
+    p.add_argument("--author", help="who wrote the review or comment (or the message recipient)")
+    p.add_argument("--image", dest="images", action="append", default=[], metavar="PATH", help="an image (repeatable)")
+    p.add_argument("--id", default="check", help="an id for the stored result")
+    p.add_argument("--format", default="text", choices=("text", "json"))
+    p.add_argument("--as-of", type=_date, help="judge authorizations as of this date (audits)")
+    p.add_argument("--redact", metavar="OUT", help="write a preview of the (first) image with faces and PHI text masked")
+    p.add_argument("--strip-metadata", dest="strip_metadata", metavar="OUT",
+                   help="write a copy of the (first) image without EXIF/XMP/IPTC")
+    p.set_defaults(handler=cmd_check)
+
+    b = sub.add_parser("batch", help="check a JSONL file of items", description="Check one JSON item per line.")
+    b.add_argument("file", help="JSONL input ('-' for standard input)")
+    b.add_argument("--format", default="jsonl", choices=FORMATS)
+    b.add_argument("-o", "--output", help="write results here instead of standard output")
+    b.add_argument("--workers", type=int, default=0, help="worker processes (default: all cores for large batches)")
+    b.add_argument("--as-of", type=_date, help="judge authorizations as of this date (audits)")
+    b.add_argument("--no-progress", action="store_true", help="no progress bar")
+    b.set_defaults(handler=cmd_batch)
+
+    r = sub.add_parser("rules", help="list or explain the rules")
+    rsub = r.add_subparsers(dest="rules_command", required=True, metavar="SUBCOMMAND")
+    rl = rsub.add_parser("list", help="every rule with its id, category and severity")
+    rl.add_argument("--format", default="text", choices=("text", "json"))
+    rl.set_defaults(handler=cmd_rules_list)
+    re_ = rsub.add_parser("explain", help="why a rule matters, what to write instead, its examples")
+    re_.add_argument("rule_id")
+    re_.set_defaults(handler=cmd_rules_explain)
+
+
+# ---------------------------------------------------------------------------------------------
+def _load_scanner(as_of: date | None):
+    from .engine import Scanner
+    from .store import Store
+
+    store = Store()
+    return store, Scanner(store=store, as_of=as_of)
+
+
+def _exit_code(verdicts: list[str]) -> int:
+    return 1 if any(v != "pass" for v in verdicts) else 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from pydantic import ValidationError
+
+    from ._models import Item
+    from .cli import UsageError
+
+    text = args.text
+    if text is None or text == "-":
+        raw = sys.stdin.buffer.read()
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise UsageError(f"standard input is not valid UTF-8 (byte {exc.start})") from None
+    if not text.strip() and not args.images:
+        raise UsageError("nothing to check: the text is empty and no --image was given")
+    for path in args.images:
+        if not Path(path).exists():
+            raise UsageError(f"--image {path}: no such file")
+    try:
+        item = Item(id=args.id, kind=args.kind, channel=args.channel, text=text, in_reply_to=args.in_reply_to,
+                    author=args.author, images=args.images)
+    except ValidationError as exc:
+        raise UsageError(_validation_message(exc)) from None
+    store, scanner = _load_scanner(args.as_of)
+    result = scanner.scan(item)
+    run = store.start_run("cli-check", rule_pack=scanner.rule_pack)
+    store.save_results(run, [(item, result)], source="cli")
+    store.finish_run(run, {"items": 1, result.verdict: 1})
+    if args.images and (args.redact or args.strip_metadata):
+        from . import image
+
+        if args.redact:
+            image.redact(args.images[0], args.redact, result.findings)
+        if args.strip_metadata:
+            image.strip_metadata(args.images[0], args.strip_metadata)
+    if args.format == "json":
+        print(json.dumps(result.public(), ensure_ascii=False, indent=2))
+    else:
+        print(render_text(item, result))
+    return _exit_code([result.verdict])
+
+
+def render_text(item, result) -> str:
+    lines = [f"verdict: {result.verdict}  ({len(result.findings)} finding(s), rule pack {result.rule_pack})"]
+    for f in result.findings:
+        where = f" chars {f.start}-{f.end}" if f.start is not None else ""
+        lines.append(f"\n  [{f.severity.value.upper()}] {f.rule_id} {f.category}{where} ({f.source})")
+        if f.evidence:
+            lines.append(f"    evidence: {f.evidence!r}")
+        lines.append(f"    {f.message}")
+        if f.suggestion:
+            lines.append(f"    fix: {f.suggestion}")
+        lines.append(f"    citation: {f.citation}")
+    if result.suggested_text:
+        lines.append(f"\nsuggested text:\n  {result.suggested_text}")
+    return "\n".join(lines)
+
+
+def _validation_message(exc) -> str:
+    parts = []
+    for err in exc.errors():
+        loc = ".".join(str(x) for x in err.get("loc", ())) or "item"
+        msg = err.get("msg", "invalid").replace("Value error, ", "")
+        parts.append(f"{loc}: {msg}")
+    return "; ".join(parts)
+
+
+def read_items(path: str) -> Iterator[tuple[int, Any, str | None]]:
+    """Yield (line number, Item or None, error) for each non-blank line; bad lines carry an error."""
+    from pydantic import ValidationError
+
+    from ._models import Item
+
+    stream = sys.stdin.buffer if path == "-" else open(path, "rb")  # noqa: SIM115
+    with stream:
+        for lineno, raw in enumerate(stream, 1):
+            if not raw.strip():
+                continue
+            if len(raw) > MAX_LINE_BYTES:
+                yield lineno, None, f"line is {len(raw):,} bytes; the limit is {MAX_LINE_BYTES:,}"
+                continue
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                yield lineno, None, f"not valid UTF-8 (byte {exc.start})"
+                continue
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as exc:
+                yield lineno, None, f"not JSON ({exc.msg} at column {exc.colno})"
+                continue
+            if not isinstance(obj, dict):
+                yield lineno, None, "not a JSON object"
+                continue
+            obj.setdefault("id", f"line{lineno}")
+            if "text" not in obj and not obj.get("images"):
+                yield lineno, None, "missing 'text'"
+                continue
+            try:
+                yield lineno, Item(**obj), None
+            except ValidationError as exc:
+                yield lineno, None, _validation_message(exc)
+
+
+def cmd_batch(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from .cli import UsageError
+
+    if args.file != "-" and not Path(args.file).is_file():
+        raise UsageError(f"{args.file}: no such file")
+    items = []
+    errors = 0
+    for lineno, item, err in read_items(args.file):
+        if err:
+            errors += 1
+            print(f"medspa-scan: {args.file}:{lineno}: {err}; line skipped", file=sys.stderr)
+        else:
+            items.append(item)
+    store, scanner = _load_scanner(args.as_of)
+    run = store.start_run("cli-batch", rule_pack=scanner.rule_pack)
+    results = []
+    bar = tqdm(total=len(items), unit="item", file=sys.stderr, disable=args.no_progress or not items,
+               desc="scanning", mininterval=0.5)
+    from .engine import scan_parallel
+
+    for res in scan_parallel(scanner, items, workers=args.workers):
+        results.append(res)
+        bar.update(1)
+    bar.close()
+    store.save_results(run, list(zip(items, results, strict=True)), source="cli")
+    counts: dict[str, Any] = {"items": len(items), "bad_lines": errors}
+    for r in results:
+        counts[r.verdict] = counts.get(r.verdict, 0) + 1
+    store.finish_run(run, counts)
+    out_text = format_results(results, args.format, scanner, args.file)
+    if args.output:
+        Path(args.output).write_text(out_text, encoding="utf-8")
+    else:
+        sys.stdout.write(out_text)
+    print(f"medspa-scan: {len(items)} scanned: {counts.get('block', 0)} block, {counts.get('review', 0)} review, "
+          f"{counts.get('pass', 0)} pass; {errors} bad line(s)", file=sys.stderr)
+    if errors:
+        return 2
+    return _exit_code([r.verdict for r in results])
+
+
+def format_results(results: list, fmt: str, scanner, source: str) -> str:
+    if fmt == "jsonl":
+        return "".join(json.dumps(r.public(), ensure_ascii=False) + "\n" for r in results)
+    if fmt == "json":
+        return json.dumps([r.public() for r in results], ensure_ascii=False, indent=2) + "\n"
+    if fmt == "csv":
+        buf = io.StringIO()
+        w = csv.writer(buf)
+        w.writerow(["id", "verdict", "rule_id", "category", "severity", "start", "end", "source", "evidence",
+                    "message", "citation", "suggested_text"])
+        for r in results:
+            if not r.findings:
+                w.writerow([r.id, r.verdict, "", "", "", "", "", "", "", "", "", ""])
+            for f in r.findings:
+                w.writerow([r.id, r.verdict, f.rule_id, f.category, f.severity.value, f.start, f.end, f.source,
+                            f.evidence, f.message, f.citation, r.suggested_text or ""])
+        return buf.getvalue()
+    return json.dumps(to_sarif(results, scanner, source), ensure_ascii=False, indent=2) + "\n"
+
+
+SARIF_LEVEL = {"high": "error", "medium": "warning", "low": "note", "info": "none"}
+
+
+def to_sarif(results: list, scanner, source: str) -> dict[str, Any]:
+    rules = [{
+        "id": r.id, "name": r.title or r.id, "shortDescription": {"text": r.message},
+        "fullDescription": {"text": r.rationale}, "help": {"text": f"{r.remediation}\nCitation: {r.citation}"},
+        "properties": {"category": r.category, "severity": r.severity},
+        "defaultConfiguration": {"level": SARIF_LEVEL[r.severity]},
+    } for r in scanner.rules.rules]
+    out = []
+    for res in results:
+        for f in res.findings:
+            loc: dict[str, Any] = {"physicalLocation": {"artifactLocation": {"uri": source}},
+                                   "logicalLocations": [{"name": res.id, "kind": "item"}]}
+            if f.start is not None and f.end is not None:
+                loc["physicalLocation"]["region"] = {"charOffset": f.start, "charLength": f.end - f.start}
+            out.append({"ruleId": f.rule_id, "level": SARIF_LEVEL[f.severity.value],
+                        "message": {"text": f.message}, "locations": [loc],
+                        "properties": {"category": f.category, "itemId": res.id, "verdict": res.verdict,
+                                       "source": f.source}})
+    return {"$schema": "https://json.schemastore.org/sarif-2.1.0.json", "version": "2.1.0",
+            "runs": [{"tool": {"driver": {"name": "medspa-scan", "version": scanner.rule_pack,
+                                          "informationUri": "https://github.com/medspa-scan", "rules": rules}},
+                      "results": out}]}
+
+
+# ---------------------------------------------------------------------------------------------
+def cmd_rules_list(args: argparse.Namespace) -> int:
+    from .rules import load_rule_pack
+
+    pack = load_rule_pack()
+    if args.format == "json":
+        print(json.dumps({"version": pack.version, "rules": [
+            {k: v for k, v in r.meta().items() if k != "examples"} for r in pack.rules]}, indent=2))
+        return 0
+    print(f"rule pack {pack.version}: {len(pack.rules)} rules")
+    for r in pack.rules:
+        print(f"  {r.id:7s} {r.severity:6s} {r.category:26s} {r.title or r.message}")
+    return 0
+
+
+def cmd_rules_explain(args: argparse.Namespace) -> int:
+    from .cli import UsageError
+    from .rules import load_rule_pack
+
+    pack = load_rule_pack()
+    r = pack.get(args.rule_id.upper())
+    if r is None:
+        raise UsageError(f"no rule {args.rule_id!r}; see 'medspa-scan rules list'")
+    print(explain_text(r))
+    return 0
+
+
+def _example_text(ex: Any) -> str:
+    if isinstance(ex, str):
+        return ex
+    extra = f" [{ex.get('kind', 'post')}]"
+    if ex.get("in_reply_to"):
+        extra += f" (in reply to: {ex['in_reply_to']!r})"
+    return f"{ex['text']!r}{extra}"
+
+
+def explain_text(r) -> str:
+    lines = [f"{r.id}  {r.title}", f"category: {r.category}   severity: {r.severity}   applies to: {', '.join(r.kinds)}",
+             "", f"What it finds: {r.message}", f"Why it matters: {r.rationale}", f"Write instead: {r.remediation}",
+             f"Citation: {r.citation}", "", "Fires on:"]
+    lines += [f"  - {_example_text(e)}" for e in r.examples.get("fire", [])]
+    lines.append("Stays silent on:")
+    lines += [f"  - {_example_text(e)}" for e in r.examples.get("silent", [])]
+    return "\n".join(lines)

@@ -1,0 +1,568 @@
+"""Rule packs: loads the YAML rules in rules/ and evaluates them over a TextAnalysis.
+
+Rules declare (id, category, severity, texts, detector and its parameters, examples); the detectors
+here compute. A detector yields `Hit`s (span + evidence); the rule turns each hit into a Finding.
+Rules marked `after: true` run in a second pass and may require or exclude categories found by the
+first pass (a name is an identifier when the same item confirms a visit, for instance).
+"""
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ._models import Finding, Item, Severity
+from .config import SpaProfile, rules_dir
+from .lexicon import Lexicon, load_lexicon
+from .text import STRONG_IDS, Person, Sentence, TextAnalysis
+
+REQUIRED_FIELDS = ("id", "category", "severity", "message", "rationale", "remediation", "citation", "examples")
+PROMO_RE = re.compile(r"\b(special|sale|offer|promo|discount|deal|\d+% off|\$\d+|book (now|online|today|yours)|"
+                      r"gift cards?|runs through|this week only|happy hour)\b", re.I)
+
+
+class RuleError(ValueError):
+    """A rule pack that does not follow the schema."""
+
+
+@dataclass
+class Rule:
+    id: str
+    category: str
+    severity: str
+    message: str
+    rationale: str
+    remediation: str
+    citation: str
+    examples: dict[str, list[Any]]
+    detector: str
+    params: dict[str, Any] = field(default_factory=dict)
+    kinds: tuple[str, ...] = ("post", "reply", "comment", "message")
+    after: bool = False
+    requires: tuple[str, ...] = ()
+    unless: tuple[str, ...] = ()
+    title: str = ""
+    pack: str = ""
+
+    def meta(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in ("id", "title", "category", "severity", "message", "rationale",
+                                                "remediation", "citation", "kinds", "examples", "pack")}
+
+
+@dataclass
+class Hit:
+    start: int | None
+    end: int | None
+    evidence: str
+    pattern: str = ""
+    score: float = 1.0
+    registry_record: str | None = None
+    message: str | None = None
+    severity: str | None = None
+    detail: dict[str, Any] | None = None
+
+
+@dataclass
+class Ctx:
+    item: Item
+    a: TextAnalysis
+    lex: Lexicon
+    registry: Any
+    as_of: date
+    found: set[str]
+    profile: SpaProfile
+    cache: dict[str, Any] = field(default_factory=dict)
+
+
+Detector = Callable[[Rule, Ctx], Iterator[Hit]]
+DETECTORS: dict[str, Detector] = {}
+
+
+def detector(name: str) -> Callable[[Detector], Detector]:
+    def wrap(fn: Detector) -> Detector:
+        DETECTORS[name] = fn
+        return fn
+    return wrap
+
+
+# ----------------------------------------------------------------------------------------------
+# Loading
+# ----------------------------------------------------------------------------------------------
+@dataclass
+class RulePack:
+    rules: list[Rule]
+    version: str
+    lexicon: Lexicon
+    profile: SpaProfile = field(default_factory=SpaProfile)
+
+    def get(self, rule_id: str) -> Rule | None:
+        return next((r for r in self.rules if r.id == rule_id), None)
+
+    def evaluate(self, item: Item, analysis: TextAnalysis, registry: Any = None,
+                 as_of: date | None = None) -> list[Finding]:
+        ctx = Ctx(item, analysis, self.lexicon, registry, as_of or date.today(), set(), self.profile)
+        findings: list[Finding] = []
+        for second in (False, True):
+            for rule in self.rules:
+                if rule.after != second or item.kind not in rule.kinds or rule.detector not in DETECTORS:
+                    continue
+                if rule.requires and not (ctx.found & set(rule.requires)):
+                    continue
+                if rule.unless and ctx.found & set(rule.unless):
+                    continue
+                new = [_finding(rule, h) for h in DETECTORS[rule.detector](rule, ctx)]
+                findings.extend(new)
+                if not second:
+                    ctx.found |= {f.category for f in new if f.severity in (Severity.high, Severity.medium)}
+        return findings
+
+
+def _finding(rule: Rule, h: Hit) -> Finding:
+    return Finding(
+        rule_id=rule.id, category=rule.category, severity=Severity(h.severity or rule.severity),
+        message=h.message or rule.message, evidence=h.evidence, start=h.start, end=h.end, source="text",
+        citation=rule.citation, suggestion=rule.remediation, score=round(h.score, 3), pattern=h.pattern or None,
+        registry_record=h.registry_record, detail=h.detail,
+    )
+
+
+def _rule_files(root: Path) -> list[Path]:
+    return sorted(p for p in root.glob("*.yaml") if p.name not in ("lexicons.yaml", "spa_profile.yaml", "replies.yaml"))
+
+
+def load_rule_pack(root: Path | None = None) -> RulePack:
+    root = root or rules_dir()
+    rules: list[Rule] = []
+    digest = hashlib.sha256()
+    seen: set[str] = set()
+    versions = []
+    for path in _rule_files(root):
+        raw = path.read_bytes()
+        digest.update(raw)
+        data = yaml.safe_load(raw) or {}
+        versions.append(str(data.get("version", "0")))
+        for i, r in enumerate(data.get("rules", [])):
+            missing = [k for k in REQUIRED_FIELDS if k not in r]
+            where = f"{path.name} rule #{i + 1} ({r.get('id', '?')})"
+            if missing:
+                raise RuleError(f"{where}: missing {', '.join(missing)}")
+            ex = r["examples"]
+            if not isinstance(ex, dict) or not ex.get("fire") or not ex.get("silent"):
+                raise RuleError(f"{where}: examples need both 'fire' and 'silent' lists")
+            if r["id"] in seen:
+                raise RuleError(f"{where}: duplicate rule id")
+            if r["severity"] not in ("high", "medium", "low", "info"):
+                raise RuleError(f"{where}: bad severity {r['severity']!r}")
+            seen.add(r["id"])
+            rules.append(Rule(
+                id=r["id"], category=r["category"], severity=r["severity"], message=r["message"].strip(),
+                rationale=r["rationale"].strip(), remediation=r["remediation"].strip(), citation=r["citation"],
+                examples=ex, detector=r.get("detector", "none"), params=r.get("params", {}) or {},
+                kinds=tuple(r.get("kinds", ("post", "reply", "comment", "message"))), after=bool(r.get("after")),
+                requires=tuple(r.get("requires", ())), unless=tuple(r.get("unless", ())),
+                title=r.get("title", ""), pack=path.stem,
+            ))
+    version = f"{'+'.join(versions) or '0'}-{digest.hexdigest()[:8]}"
+    lex = load_lexicon()
+    for rule in rules:
+        rule.params["_compiled"] = [re.compile(_expand(p, lex), re.I) for p in rule.params.get("patterns", [])]
+    return RulePack(rules, version, lex)
+
+
+def _expand(pattern: str, lex: Lexicon) -> str:
+    """Replace {lexicon_key} macros by the lexicon's alternation."""
+    return re.sub(r"\{(\w+)\}", lambda m: f"(?:{lex.alternation(m.group(1))})" if lex.terms(m.group(1)) else m.group(0),
+                  pattern)
+
+
+# ----------------------------------------------------------------------------------------------
+# Shared computations (cached per item)
+# ----------------------------------------------------------------------------------------------
+def _memo(ctx: Ctx, key: str, fn: Callable[[], Any]) -> Any:
+    if key not in ctx.cache:
+        ctx.cache[key] = fn()
+    return ctx.cache[key]
+
+
+def is_promo(s: Sentence) -> bool:
+    return bool(PROMO_RE.search(s.text))
+
+
+def addressees(ctx: Ctx) -> list[Person]:
+    return [p for p in ctx.a.persons if p.role == "addressee"]
+
+
+def advice_sentences(ctx: Ctx) -> set[int]:
+    """Start offsets of sentences that give individualized clinical instructions."""
+    return _memo(ctx, "advice", lambda: {s.start for s in ctx.a.sentences if _advice_hits(ctx, s)})
+
+
+def personal(ctx: Ctx, s: Sentence) -> bool:
+    """A sentence about the one person the reply answers (not education, not a promotion)."""
+    if s.generic or is_promo(s):
+        return False
+    if s.has_2p or s.start in advice_sentences(ctx):
+        return True
+    if any(s.start <= p.start < s.end for p in addressees(ctx)):
+        return True
+    return bool(addressees(ctx))
+
+
+def _dedupe_terms(ctx: Ctx, labels: tuple[str, ...]) -> list:
+    terms = sorted((t for t in ctx.a.treatment_terms if t.label in labels), key=lambda t: (t.start, -(t.end - t.start)))
+    out: list = []
+    for t in terms:
+        if out and t.start < out[-1].end:
+            continue
+        out.append(t)
+    return out
+
+
+OWNED_BEFORE = re.compile(r"(?:\b(?:your|ur)\s+(?:[\w'-]+\s+){0,2}|\bon\s+|\bsince (?:your|the) last\s+)$", re.I)
+OWNED_AFTER = re.compile(r"^\s*(?:that\s+)?(?:we|i|she|he|they|[A-Z][a-z]+)\s+(?:prescribed|gave you|gave|recommended for you|"
+                         r"sent you home with|put you on)", re.I)
+
+
+def _owned(ctx: Ctx, start: int, end: int) -> bool:
+    t = ctx.a.text
+    return bool(OWNED_BEFORE.search(t[max(0, start - 40):start]) or OWNED_AFTER.search(t[end:end + 40]))
+
+
+# ----------------------------------------------------------------------------------------------
+# Detectors
+# ----------------------------------------------------------------------------------------------
+@detector("phrase")
+def _phrase(rule: Rule, ctx: Ctx) -> Iterator[Hit]:
+    """Regex patterns (with lexicon macros); `sentence: personal` keeps hits in sentences about one person."""
+    need_personal = rule.params.get("sentence") == "personal"
+    for rx in rule.params["_compiled"]:
+        for m in rx.finditer(ctx.a.text):
+            s = ctx.a.sentence_at(m.start())
+            if need_personal and (s is None or not personal(ctx, s)):
+                continue
+            if s is not None and s.generic and rule.params.get("skip_generic", True):
+                continue
+            yield Hit(m.start(), m.end(), m.group(0), pattern=rx.pattern[:80])
+
+
+def _advice_hits(ctx: Ctx, s: Sentence) -> list[tuple[int, int, str]]:
+    if s.generic or is_promo(s):
+        return []
+    lex = ctx.lex
+    verbs = set(lex.terms("clinical_verbs")) or set()
+    hits = []
+    # imperative clauses: a clause that starts with a clinical verb in base form
+    clause_start = True
+    for i, tok in enumerate(s.tokens):
+        if tok.is_punct and tok.text in ",;:!.—-" or tok.lower_ in ("and", "then", "but", "or", "so"):
+            clause_start = True
+            continue
+        if tok.lower_ in ("please", "just", "also", "yes", "definitely", "gently", "only", "really") or tok.is_space:
+            continue
+        if clause_start:
+            clause_start = False
+            word = tok.lower_
+            if word in ("do", "don't", "dont") and i + 2 < len(s.tokens) and s.tokens[i + 1].lower_ in ("n't", "not"):
+                word = s.tokens[i + 2].lower_
+            elif word in ("don't", "dont") and i + 1 < len(s.tokens):
+                word = s.tokens[i + 1].lower_
+            nxt = s.tokens[i + 1].lower_ if i + 1 < len(s.tokens) else ""
+            if nxt in ("you", "u", "ya"):
+                continue  # "[we'll] see you", not an instruction
+            if word in verbs and tok.tag_ in ("VB", "VBP", "NN", "NNP", "MD") or (word in verbs and tok.i == s.tokens[0].i):
+                clause = ctx.a.text[tok.idx: s.end]
+                clause = re.split(r"[.;!?]|,\s*(?:and|but)\b", clause)[0]
+                if _clinical_object(ctx, clause) or word in lex.terms("inherently_clinical_verbs"):
+                    hits.append((tok.idx, tok.idx + len(clause), clause))
+    for m in re.finditer(ADVICE_CLEARANCE, s.text, re.I):
+        hits.append((s.start + m.start(), s.start + m.end(), m.group(0)))
+    return hits
+
+
+ADVICE_CLEARANCE = (r"\b(?:you(?:'re| are)|you'll be|it's|that's|is|are)\s+(?:totally |completely |perfectly |still )?"
+                    r"(?:fine|safe|ok|okay|good|cleared)\s+to\s+\w+|\b(?:a small dose|one dose|it) is (?:totally |completely |perfectly )?(?:fine|safe)\b|"
+                    r"\bcould be (?:an? )?(?:infection|allergic reaction|reaction|vascular occlusion|cellulitis)\b|"
+                    r"\bis (?:totally |completely |perfectly )?normal (?:with|after|for|at)\b|\bis usually (?:residual )?swelling\b|"
+                    r"\bshould (?:smooth out|calm down|settle|resolve|go away|fade) (?:in|within|by)\b")
+DOSE_RE = re.compile(r"\b\d+\s?(?:mg|ml|mcg|units?|iu)\b|\b(?:once|twice|three times|\d+x|\d+ times) (?:a|per) (?:day|night|week)\b|"
+                     r"\b\d+x a day\b|\bevery \d+ hours\b|\bfor (?:about )?\d+ (?:minutes|hours|days|weeks)\b|\bat night\b|"
+                     r"\b\d+ (?:more )?(?:minutes|hours|days|weeks)\b|\bon/off\b|\btonight\b|\bpropped up\b", re.I)
+
+
+def _clinical_object(ctx: Ctx, clause: str) -> bool:
+    lex = ctx.lex
+    return bool(DOSE_RE.search(clause) or any(lex.regex(k).search(clause) for k in
+                                                ("medications", "products", "conditions", "body_areas", "procedures",
+                                                 "clinical_objects")))
+
+
+@detector("advice")
+def _advice(rule: Rule, ctx: Ctx) -> Iterator[Hit]:
+    for s in ctx.a.sentences:
+        for start, end, ev in _advice_hits(ctx, s):
+            yield Hit(start, end, ev.strip(), pattern="imperative or clearance with a clinical object")
+
+
+@detector("personal_treatment")
+def _personal_treatment(rule: Rule, ctx: Ctx) -> Iterator[Hit]:
+    """Treatment terms in sentences about the person; `echo: true` only those the reviewer wrote first."""
+    want_echo = rule.params.get("echo")
+    owned_labels = set(rule.params.get("owned_labels", ["MEDICATION", "BODY_AREA"]))
+    for t in _dedupe_terms(ctx, ("PROCEDURE", "PRODUCT", "MEDICATION", "CONDITION", "BODY_AREA")):
+        s = ctx.a.sentence_at(t.start)
+        if s is None or not personal(ctx, s):
+            continue
+        echo = t.text.lower() in ctx.a.reply_terms or any(w in ctx.a.reply_terms for w in t.text.lower().split())
+        if t.label in owned_labels and not _owned(ctx, t.start, t.end) and not (t.label == "BODY_AREA" and echo):
+            continue
+        if bool(want_echo) != echo:
+            continue
+        yield Hit(t.start, t.end, t.text, pattern=t.label.lower(), score=t.score,
+                  detail={"term_type": t.label.lower(), "echoes_review": echo})
+
+
+def third_party_patients(ctx: Ctx) -> list[Person]:
+    """Named people (not staff, not the addressee) described as receiving care."""
+    def compute() -> list[Person]:
+        out = []
+        sents = ctx.a.sentences
+        for p in ctx.a.persons:
+            if p.role not in ("third_party", "unknown"):
+                continue
+            s = ctx.a.sentence_at(p.start)
+            if s is None:
+                continue
+            idx = sents.index(s)
+            window = s.text + (" " + sents[idx + 1].text if idx + 1 < len(sents) else "")
+            if p.kind == "handle" and ctx.item.kind in ("post", "message") or p.attribution or re.search(PATIENT_CONTEXT, window, re.I) and (
+                    ctx.lex.regex("procedures").search(window) or ctx.lex.regex("products").search(window)
+                    or re.search(r"\b(client|patient|with us|booked|appointment|session|package|visit|review|shout ?out|"
+                                 r"thank(?:s| you)(?: so much)? to|congrat\w*|birthday|journey|story|results|glow-up|"
+                                 r"before|after|transformation|lost \d+|down \d+|referr\w+|family)\b", window, re.I)) or p.role == "third_party" and ctx.lex.regex("procedures").search(window):
+                out.append(p)
+        return out
+    return _memo(ctx, "third_party", compute)
+
+
+PATIENT_CONTEXT = (r"\b(?:she|he|her|his|they|their)\b|['’]s\s+\w+|\b(?:client|patient)\b|\bthank(?:s| you)(?: so much)? (?:to|for)\b|"
+                   r"\bshout ?out\b|\bcongrat\w*\b|\bbirthday\b|\bwho\b|\bjust\b|\bjourney\b|\bcase study\b|\bstory\b|\bfriend\b|"
+                   r"\breferr\w+\b|\bwife\b|\bhusband\b")
+
+
+@detector("third_party")
+def _third_party(rule: Rule, ctx: Ctx) -> Iterator[Hit]:
+    """Someone other than the addressee or recipient, named with their care."""
+    if ctx.item.kind == "post" or (ctx.item.kind == "message" and not ctx.a.greeting_recipient):
+        return  # marketing features are judged by the registry rules
+    for p in third_party_patients(ctx):
+        yield Hit(p.start, p.end, p.text, pattern=f"{p.kind} with care details")
+
+
+@detector("addressee_name")
+def _addressee_name(rule: Rule, ctx: Ctx) -> Iterator[Hit]:
+    for p in ctx.a.persons:
+        if p.role == "addressee":
+            yield Hit(p.start, p.end, p.text, pattern=f"{p.kind} of the person replied to")
+
+
+@detector("visit_date")
+def _visit_date(rule: Rule, ctx: Ctx) -> Iterator[Hit]:
+    """An absolute date or weekday tied to someone's visit in a sentence about them."""
+    rx = re.compile(r"\b(?:on|since|for|from|this|next|last)?\s*(?:(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.?\s+\d{1,2}(?:st|nd|rd|th)?"
+                    r"|the \d{1,2}(?:st|nd|rd|th)|(?:mon|tues|wednes|thurs|fri|satur|sun)day|\d{1,2}/\d{1,2}(?:/\d{2,4})?|(?:19|20)\d{2})\b", re.I)
+    visit = ctx.lex.regex("visit_nouns")
+    for s in ctx.a.sentences:
+        if not personal(ctx, s):
+            continue
+        if ctx.item.kind == "message" and not any(p.role == "third_party" for p in third_party_patients(ctx)):
+            continue  # the recipient's own appointment, told to them
+        for m in rx.finditer(s.text):
+            if visit.search(s.text) or re.search(r"\b(treated|seen|came in|see you|since|client|patient|documented)\b", s.text, re.I):
+                yield Hit(s.start + m.start(), s.start + m.end(), m.group(0).strip(), pattern="visit date")
+
+
+@detector("contact_data")
+def _contact(rule: Rule, ctx: Ctx) -> Iterator[Hit]:
+    """Phone numbers and e-mail addresses that are not the spa's own."""
+    own_digits = {re.sub(r"\D", "", p)[-10:] for p in ctx.profile.phones}
+    for e in ctx.a.spans("PHONE_NUMBER", "EMAIL_ADDRESS"):
+        before = ctx.a.text[max(0, e.start - 45):e.start].lower()
+        digits = re.sub(r"\D", "", e.text)[-10:]
+        if e.label == "PHONE_NUMBER" and (digits in own_digits or e.score < 0.4):
+            continue
+        if re.search(r"(call|text|reach|contact|rsvp|book|dm|email|e-mail|message|visit|at|or|us|phone|number|:)\W*"
+                     r"(?:us\W*)?(?:at\W*)?(?:\(|$)", before) and not re.search(r"\b(her|his|their|your)\b", before[-25:]):
+            continue
+        if any(d in e.text.lower() for d in [*ctx.profile.domains, *ctx.profile.emails]):
+            continue
+        yield Hit(e.start, e.end, e.text, pattern=e.label.lower(), score=e.score)
+
+
+@detector("strong_id")
+def _strong(rule: Rule, ctx: Ctx) -> Iterator[Hit]:
+    for e in ctx.a.entities:
+        if e.label in STRONG_IDS and e.score >= 0.5:
+            yield Hit(e.start, e.end, e.text, pattern=e.label.lower(), score=e.score)
+
+
+@detector("described_client")
+def _described(rule: Rule, ctx: Ctx) -> Iterator[Hit]:
+    """A specific client described by details that together can identify them."""
+    occ = ctx.lex.alternation("occupations")
+    rx = re.compile(
+        rf"\b(?:our|a|one)\s+(?:\d{{1,2}}(?::\d\d)?\s?(?:am|pm)|morning|afternoon|evening|last|first|newest|latest|"
+        rf"favorite|longtime|oldest|youngest|\d{{2}}-year-old)\s+(?:client|patient|appointment)\b[^.!?]{{0,80}}?"
+        rf"(?:\b(?:{occ})\b|\b\d{{2}}-year-old\b|\bfrom [A-Z]\w+|\bthis morning\b|\byesterday\b|\btoday\b)", re.I)
+    for m in rx.finditer(ctx.a.text):
+        yield Hit(m.start(), m.end(), m.group(0), pattern="client described by quasi-identifiers")
+
+
+@detector("implied_client")
+def _implied(rule: Rule, ctx: Ctx) -> Iterator[Hit]:
+    """Treating someone's treatment as fact confirms they are a client (unless they are a prospect)."""
+    if ctx.a.reviewer_prospect:
+        return
+    yield Hit(None, None, "the reply discusses the reviewer's own treatment as fact",
+              pattern="treatment disclosure implies relationship")
+
+
+# -- marketing features and the registry --------------------------------------------------------
+@dataclass
+class Feature:
+    start: int | None
+    end: int | None
+    text: str
+    patient_ids: tuple[str, ...]
+    purposes: set[str]
+    source: str  # text | image:<name>
+    matched_by: str
+
+
+def content_purposes(ctx: Ctx, person: Any | None = None) -> set[str]:
+    t = ctx.a.text
+    purposes = set()
+    if ctx.item.images or re.search(r"\bbefore\s*(?:&|and|/|\+|vs\.?)\s*after\b|\bweek \d+ vs\.? week \d+\b|\bswipe\b", t, re.I):
+        purposes.add("before_after_photos")
+    if re.search(r"\bcase stud(?:y|ies)\b", t, re.I):
+        purposes.add("case_study")
+    if person is not None and getattr(person, "attribution", False):
+        purposes.add("testimonial")
+    if re.search(r"[\"“‘'][^\"”’']{8,}[\"”’']\s*(?:[—–~-]|--)\s*@?[A-Z]|\bsays\b", t):
+        purposes.add("testimonial")
+    return purposes or {"name_in_marketing"}
+
+
+def features(ctx: Ctx) -> list[Feature]:
+    """People a marketing item names, quotes, tags or pictures."""
+    def compute() -> list[Feature]:
+        out: list[Feature] = []
+        covered: list[tuple[int, int]] = []
+        reg = ctx.registry
+        excluded = [(p.start, p.end) for p in ctx.a.persons if p.role in ("staff", "spa", "celebrity", "recipient")]
+        if reg is not None:
+            for m in reg.find_in_text(ctx.a.text):
+                if any(s <= m.start < e for s, e in excluded):
+                    continue
+                person = next((p for p in ctx.a.persons if p.start < m.end and m.start < p.end), None)
+                if m.matched_by == "first_name" and person is None and not re.search(
+                        PATIENT_CONTEXT, ctx.a.text[max(0, m.start - 40):m.end + 60], re.I):
+                    continue
+                out.append(Feature(m.start, m.end, m.text, tuple(m.patient_ids), content_purposes(ctx, person),
+                                   "text", m.matched_by))
+                covered.append((m.start, m.end))
+            for img in ctx.item.images:
+                name = Path(img).name
+                for m in reg.find_in_filename(name):
+                    out.append(Feature(None, None, name, tuple(m.patient_ids), {"before_after_photos"},
+                                       f"image:{name}", "filename"))
+        for p in third_party_patients(ctx):
+            if any(s < p.end and p.start < e for s, e in covered):
+                continue
+            out.append(Feature(p.start, p.end, p.text, (), content_purposes(ctx, p), "text", p.kind))
+        return out
+    return _memo(ctx, "features", compute)
+
+
+def _marketing(ctx: Ctx) -> bool:
+    return ctx.item.kind == "post" or (ctx.item.kind == "message" and not ctx.a.greeting_recipient)
+
+
+def feature_decisions(ctx: Ctx) -> list[tuple[Feature, Any]]:
+    def compute() -> list[tuple[Feature, Any]]:
+        out = []
+        for f in features(ctx):
+            if not f.patient_ids:
+                out.append((f, None))
+                continue
+            out.append((f, ctx.registry.check(list(f.patient_ids), f.purposes, ctx.item.channel, ctx.as_of)))
+        return out
+    return _memo(ctx, "decisions", compute)
+
+
+def unauthorized_features(ctx: Ctx) -> list[tuple[Feature, Any]]:
+    if not _marketing(ctx):
+        return []
+    return [(f, d) for f, d in feature_decisions(ctx) if d is None or not d.ok]
+
+
+@detector("registry_use")
+def _registry_use(rule: Rule, ctx: Ctx) -> Iterator[Hit]:
+    """Marketing use of a person: authorized (info), not authorized, ambiguous, or no record."""
+    if not _marketing(ctx):
+        return
+    want = rule.params.get("status")
+    for f, d in feature_decisions(ctx):
+        status = "no_record" if d is None else ("authorized" if d.ok else d.status)
+        if want == "authorized" and status != "authorized":
+            continue
+        if want == "ambiguous" and status != "ambiguous":
+            continue
+        if want == "no_record" and status != "no_record":
+            continue
+        if want == "not_authorized" and status in ("authorized", "ambiguous", "no_record"):
+            continue
+        purposes = ", ".join(sorted(f.purposes))
+        msg = f"{rule.message} (use: {purposes}; channel: {ctx.item.channel}"
+        msg += f"; registry: {d.status}: {d.detail})" if d is not None else ")"
+        yield Hit(f.start, f.end, f.text, pattern=f"featured {f.matched_by}",
+                  registry_record=(d.authorization_id or d.patient_id) if d is not None else None, message=msg,
+                  detail={"source": f.source, "purposes": sorted(f.purposes), "status": status})
+
+
+@detector("marketing_identifier")
+def _marketing_identifier(rule: Rule, ctx: Ctx) -> Iterator[Hit]:
+    for f, _d in unauthorized_features(ctx):
+        yield Hit(f.start, f.end, f.text, pattern=f"featured {f.matched_by}", detail={"source": f.source})
+    if _marketing(ctx):
+        yield from _described(rule, ctx)
+
+
+@detector("marketing_client")
+def _marketing_client(rule: Rule, ctx: Ctx) -> Iterator[Hit]:
+    feats = unauthorized_features(ctx)
+    described = list(_described(rule, ctx)) if _marketing(ctx) else []
+    if feats or described:
+        ev = feats[0][0].text if feats else described[0].evidence
+        yield Hit(None, None, ev, pattern="marketing presents a person as a client")
+
+
+@detector("marketing_treatment")
+def _marketing_treatment(rule: Rule, ctx: Ctx) -> Iterator[Hit]:
+    feats = unauthorized_features(ctx) if _marketing(ctx) else []
+    described = list(_described(rule, ctx)) if _marketing(ctx) else []
+    third = third_party_patients(ctx) if ctx.item.kind == "message" and ctx.a.greeting_recipient else []
+    if not (feats or described or third):
+        return
+    for t in _dedupe_terms(ctx, ("PROCEDURE", "PRODUCT", "MEDICATION", "CONDITION")):
+        yield Hit(t.start, t.end, t.text, pattern=t.label.lower(), score=t.score)
+
+
+@detector("none")
+def _none(rule: Rule, ctx: Ctx) -> Iterator[Hit]:
+    return iter(())

@@ -1,0 +1,341 @@
+"""Text analysis: spaCy parses each text once; Presidio (offline, US recognizers plus med-spa
+recognizers) runs on that same parse; the result is a `TextAnalysis` every rule reads.
+
+What lives here is recognition (what is in the text: people and their roles, identifiers, treatment
+terms, sentences about one person); what is a violation is decided by the rule packs (rules.py).
+"""
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from functools import cached_property
+
+os.environ.setdefault("TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS", "")  # never fetch the suffix list
+
+from . import config  # noqa: E402
+from ._models import Item  # noqa: E402
+from .lexicon import LABEL_OF_KEY, TREATMENT_LABELS, Lexicon, load_lexicon, term_regex  # noqa: E402
+
+US_RECOGNIZERS = {
+    "CreditCardRecognizer", "DateRecognizer", "EmailRecognizer", "IpRecognizer", "MedicalLicenseRecognizer",
+    "PhoneRecognizer", "UrlRecognizer", "UsBankRecognizer", "UsItinRecognizer", "UsPassportRecognizer",
+    "UsSsnRecognizer", "SpacyRecognizer",
+}
+STRONG_IDS = {"US_SSN", "CREDIT_CARD", "US_PASSPORT", "US_ITIN", "MEDICAL_LICENSE", "US_BANK_NUMBER"}
+HANDLE_RE = r"(?<![\w@.])@[A-Za-z0-9_](?:[A-Za-z0-9_.]*[A-Za-z0-9_])?"
+SECOND_PERSON = {"you", "your", "yours", "you're", "youre", "you'll", "you've", "yourself", "ya", "u", "ur", "y'all"}
+PLACEHOLDER_RE = re.compile(r"\{[^{}]{1,40}\}|\[[A-Z_ ]{2,30}\]|<<?[A-Za-z_ ]{2,30}>>?")
+GREETING_RE = re.compile(
+    r"(?:^|[\n.!?]\s*|:\s*)(?:hi|hello|hey|dear|good (?:morning|afternoon|evening))\s+"
+    r"(?P<name>[A-Z][a-z]+(?:\s[A-Z]\.)?)\s*[,!]",
+)
+VOCATIVE_START_RE = re.compile(
+    r"(?:^|[\n.!?]\s+)(?:(?:hi|hey|hello|dear|thanks|thank you|thank u|congrats|congratulations|aww+|yay|"
+    r"welcome(?: back)?|happy birthday|so sorry|sorry)[,!]?\s+)?(?P<name>[A-Z][a-z]{1,20})(?=\s*(?:,|!|\.\s|$))",
+)
+VOCATIVE_END_RE = re.compile(r",\s+(?P<name>[A-Z][a-z]{1,20})\s*(?=[!.?…]|\s*$|\s*[^\w\s])")
+POSSESSIVE_NAME_RE = re.compile(r"\b(?P<name>[A-Z][a-z]{2,20})['’]s\b")
+ATTRIBUTION_RE = re.compile(
+    r"[\"'“‘].{3,}?[\"'”’]\s*(?:[—–]|--|-|~)\s*(?P<name>@?[A-Z][\w.]*(?:\s+[A-Z][\w.]*){0,2})"
+)
+NOT_NAMES = {
+    "thanks", "thank", "hi", "hello", "hey", "yes", "no", "ok", "okay", "haha", "ha", "wow", "omg", "aww",
+    "great", "congrats", "congratulations", "sorry", "please", "welcome", "happy", "hope", "love", "so", "we",
+    "our", "the", "this", "that", "it", "you", "your", "they", "she", "he", "her", "his", "just", "also",
+    "fact", "myth", "tip", "note", "day", "week", "pov", "faq", "subject", "swipe", "book", "call", "try",
+    "start", "stop", "keep", "take", "wait", "enjoy", "ice", "apply", "massage", "skip", "don't", "dont",
+    "absolutely", "definitely", "unfortunately", "honestly", "well", "oh", "ah", "hmm", "yay", "cheers",
+    "xoxo", "luma", "babe", "girl", "hun", "friend", "friends", "team", "everyone", "y'all",
+}
+
+
+@dataclass(frozen=True)
+class Span:
+    label: str
+    start: int
+    end: int
+    text: str
+    score: float = 1.0
+    recognizer: str = ""
+
+
+@dataclass
+class Sentence:
+    start: int
+    end: int
+    text: str
+    has_2p: bool
+    generic: bool
+    tokens: list = field(default_factory=list, repr=False)  # spaCy tokens of the sentence
+
+
+@dataclass
+class Person:
+    """A person mentioned in the text and what the context says about them."""
+
+    start: int
+    end: int
+    text: str
+    kind: str  # name | handle
+    role: str  # addressee | staff | celebrity | recipient | spa | third_party | unknown
+    reasons: list[str] = field(default_factory=list)
+    attribution: bool = False  # quoted testimonial attributed to this person
+
+
+@dataclass
+class TextAnalysis:
+    text: str
+    doc: object
+    entities: list[Span]
+    sentences: list[Sentence]
+    persons: list[Person]
+    reply_terms: set[str]
+    reply_people: set[str]
+    reviewer_prospect: bool
+    greeting_recipient: str | None
+
+    def spans(self, *labels: str) -> list[Span]:
+        return [e for e in self.entities if e.label in labels]
+
+    @cached_property
+    def treatment_terms(self) -> list[Span]:
+        return [e for e in self.entities if e.label in TREATMENT_LABELS]
+
+    def sentence_at(self, pos: int) -> Sentence | None:
+        for s in self.sentences:
+            if s.start <= pos < s.end:
+                return s
+        return self.sentences[-1] if self.sentences else None
+
+
+def _first_name(author: str | None) -> str | None:
+    if not author:
+        return None
+    a = author.strip()
+    if a.startswith("@"):
+        return None
+    m = re.match(r"([A-Za-z][A-Za-z'’-]+)", a)
+    return m.group(1) if m and len(m.group(1)) > 1 and "." not in m.group(1) else None
+
+
+class TextAnalyzer:
+    """Holds the loaded spaCy model and the Presidio analyzer; analyses texts in batches."""
+
+    def __init__(self, profile: config.SpaProfile | None = None, model: str | None = None):
+        from presidio_analyzer import AnalyzerEngine, Pattern, PatternRecognizer, RecognizerRegistry
+        from presidio_analyzer.nlp_engine import NerModelConfiguration, SpacyNlpEngine
+
+        self.profile = profile or config.SpaProfile()
+        self.lexicon: Lexicon = load_lexicon()
+        model_name = model or config.spacy_model()
+        ner_conf = NerModelConfiguration(labels_to_ignore=["ORG", "ORGANIZATION", "CARDINAL", "ORDINAL", "QUANTITY",
+                                                           "MONEY", "PERCENT", "PRODUCT", "WORK_OF_ART", "LAW",
+                                                           "LANGUAGE", "EVENT", "FAC"])
+        try:
+            self.nlp_engine = SpacyNlpEngine(models=[{"lang_code": "en", "model_name": model_name}],
+                                             ner_model_configuration=ner_conf)
+            self.nlp_engine.load()
+        except OSError as exc:
+            raise RuntimeError(f"spaCy model '{model_name}' is not installed (set MEDSPA_SCAN_SPACY_MODEL)") from exc
+        self.nlp = self.nlp_engine.nlp["en"]
+        registry = RecognizerRegistry(supported_languages=["en"])
+        registry.load_predefined_recognizers(languages=["en"], nlp_engine=self.nlp_engine)
+        for rec in list(registry.recognizers):
+            if rec.name not in US_RECOGNIZERS:
+                registry.remove_recognizer(rec.name)
+        for key, label in LABEL_OF_KEY.items():
+            registry.add_recognizer(PatternRecognizer(
+                supported_entity=label, name=f"MedSpa{label.title()}Recognizer",
+                patterns=[Pattern(label.lower(), term_regex(list(self.lexicon.terms(key))).pattern, 0.9)],
+                global_regex_flags=re.IGNORECASE,
+            ))
+        registry.add_recognizer(PatternRecognizer(
+            supported_entity="SOCIAL_HANDLE", name="SocialHandleRecognizer",
+            patterns=[Pattern("handle", HANDLE_RE, 0.9)], global_regex_flags=0,
+        ))
+        self.analyzer = AnalyzerEngine(registry=registry, nlp_engine=self.nlp_engine, supported_languages=["en"])
+        self._celebrity_re = term_regex(list(self.lexicon.terms("celebrities")))
+        self._treatment_re = term_regex([t for k in LABEL_OF_KEY for t in self.lexicon.terms(k)])
+        self._generic_re = term_regex(list(self.lexicon.terms("generic_markers")))
+        roles = self.lexicon.alternation("staff_roles")
+        creds = self.lexicon.alternation("credentials")
+        fam = self.lexicon.alternation("family_words")
+        self._staff_before = re.compile(
+            rf"(?:\b(?:dr|doctor|nurse|np|pa)\.?\s+$|\bour\s+(?:[\w-]+\s+){{0,3}}?(?:{roles})\s*,?\s*$|"
+            rf"\b(?:ask for|with|by|meet|from)\s+$|\b(?:{roles})\s+$)",
+            re.IGNORECASE,
+        )
+        self._staff_after = re.compile(
+            rf"^(?:\s*,?\s*(?:{creds})\b|\s*,\s*(?:our|the|a|an)\s+(?:[\w-]+\s+){{0,3}}?(?:{roles})\b|"
+            rf"\s+(?:says hi|said hi|will be|is our|is the best|is an? (?:artist|amazing)|loves helping|has \d|has performed))",
+            re.IGNORECASE,
+        )
+        self._family_before = re.compile(rf"\b(?:your|my|his|her|their)\s+(?:{fam})\s*,?\s*$", re.IGNORECASE)
+        self._spa_names = {n.lower() for n in [self.profile.name, *self.profile.names] if n}
+        self._staff_names = {n.lower() for s in self.profile.staff for n in (s, s.split()[0]) if n}
+        self._spa_handles = {h.lower() for h in self.profile.handles}
+
+    # -- public ---------------------------------------------------------------------------------
+    def analyze_items(self, items: list[Item]) -> list[TextAnalysis]:
+        texts: list[str] = []
+        for it in items:
+            texts.append(it.text)
+            texts.append(it.in_reply_to or "")
+        arts = [a for _, a in self.nlp_engine.process_batch(texts, language="en")]
+        out = []
+        for i, it in enumerate(items):
+            out.append(self._analyze(it, arts[2 * i], arts[2 * i + 1]))
+        return out
+
+    def analyze(self, item: Item) -> TextAnalysis:
+        return self.analyze_items([item])[0]
+
+    # -- internals ------------------------------------------------------------------------------
+    def _presidio(self, text: str, art) -> list[Span]:
+        if not text.strip():
+            return []
+        results = self.analyzer.analyze(text=text, language="en", nlp_artifacts=art)
+        spans = [Span(r.entity_type, r.start, r.end, text[r.start:r.end], r.score,
+                      (r.recognition_metadata or {}).get("recognizer_name", "")) for r in results]
+        return sorted(spans, key=lambda s: (s.start, -s.end))
+
+    def _analyze(self, item: Item, art, reply_art) -> TextAnalysis:
+        text = item.text
+        doc = art.tokens
+        entities = self._presidio(text, art)
+        treat = [e for e in entities if e.label in TREATMENT_LABELS]
+        # a product or procedure is never a person; placeholders are never people
+        placeholders = [(m.start(), m.end()) for m in PLACEHOLDER_RE.finditer(text)]
+        entities = [e for e in entities if not (e.label == "PERSON" and (
+            any(t.start < e.end and e.start < t.end for t in treat)
+            or any(a <= e.start < b for a, b in placeholders)))]
+        sentences = self._sentences(doc)
+        reply_text = item.in_reply_to or ""
+        reply_spans = self._presidio(reply_text, reply_art) if reply_text.strip() else []
+        reply_terms = {e.text.lower() for e in reply_spans if e.label in TREATMENT_LABELS}
+        reply_people = {e.text.split()[0].lower() for e in reply_spans if e.label == "PERSON"}
+        reply_people |= {m.group(1).lower() for m in re.finditer(r"\b(?:with|by|thank you|thanks|my injector)\s+(?:dr\.?\s+)?([A-Z][a-z]+)", reply_text, re.I)}
+        greeting = None
+        if item.kind == "message":
+            m = GREETING_RE.search(text[:400])
+            greeting = m.group("name").split()[0] if m else None
+        persons = self._persons(item, text, doc, entities, reply_people, greeting)
+        return TextAnalysis(
+            text=text, doc=doc, entities=entities, sentences=sentences, persons=persons,
+            reply_terms=reply_terms, reply_people=reply_people,
+            reviewer_prospect=self._is_prospect(reply_text), greeting_recipient=greeting,
+        )
+
+    def _sentences(self, doc) -> list[Sentence]:
+        out = []
+        for sent in doc.sents:
+            s_text = sent.text
+            has_2p = any(t.lower_ in SECOND_PERSON for t in sent)
+            generic = bool(self._generic_re.search(s_text))
+            if generic and re.search(rf"\byour\s+(?:\w+\s+)?(?:{self._treatment_re.pattern})", s_text, re.I):
+                generic = False  # "your lips" makes it about one person even with "usually"
+            out.append(Sentence(sent.start_char, sent.end_char, s_text, has_2p, generic, list(sent)))
+        return out
+
+    @staticmethod
+    def _is_prospect(review: str) -> bool:
+        """The reviewer writes as someone who has not been treated here (a question, 'haven't been in')."""
+        if not review.strip():
+            return False
+        r = review.lower()
+        if re.search(r"haven'?t been (in|here)|not (a|yet a) (client|patient)|thinking (about|of)|considering|"
+                     r"for anyone|is it (safe|ok|okay)|can (i|you) (still )?get|how long|does .{0,30} hurt", r):
+            experience = re.search(r"\b(i|i've|i'm) (got|had|did|just got|just had)\b|\bgot (my|this)\b|\bhad my\b|"
+                                   r"\bdone here\b|\bmy injector\b|\b(my|our) (last|first) (visit|appointment|session)",
+                                   r)
+            return not experience
+        return False
+
+    def _persons(self, item: Item, text: str, doc, entities: list[Span], reply_people: set[str],
+                 greeting: str | None) -> list[Person]:
+        cands: dict[tuple[int, int], Person] = {}
+        author_first = _first_name(item.author)
+        author_handle = item.author.strip().lower() if item.author and item.author.strip().startswith("@") else None
+        propn = {t.idx: t for t in doc if t.pos_ == "PROPN"}
+
+        def add(start: int, end: int, kind: str, reason: str, attribution: bool = False) -> None:
+            # strip titles and trailing punctuation
+            seg = text[start:end]
+            lead = re.match(r"(?:(?:dr|mr|mrs|ms|miss)\.?\s+)", seg, re.I)
+            if lead and kind == "name":
+                reason = reason + "+title"
+            seg_clean = seg.rstrip(".,!?;:'’ ")
+            end = start + len(seg_clean)
+            if end <= start:
+                return
+            for (s, e), p in list(cands.items()):
+                if s <= start and end <= e:
+                    p.reasons.append(reason)
+                    p.attribution = p.attribution or attribution
+                    return
+                if start <= s and e <= end:
+                    del cands[(s, e)]
+            cands[(start, end)] = Person(start, end, text[start:end], kind, "unknown", [reason], attribution)
+
+        for e in entities:
+            if e.label == "PERSON" and len(e.text.strip()) > 1:
+                add(e.start, e.end, "name", "ner")
+            elif e.label == "SOCIAL_HANDLE":
+                add(e.start, e.end, "handle", "handle")
+        for rx, reason in ((VOCATIVE_START_RE, "vocative"), (VOCATIVE_END_RE, "vocative"),
+                           (POSSESSIVE_NAME_RE, "possessive")):
+            for m in rx.finditer(text):
+                word = m.group("name")
+                s = m.start("name")
+                if word.lower() in NOT_NAMES or self._treatment_re.fullmatch(word):
+                    continue
+                is_author = author_first and (word.lower() == author_first.lower() or (
+                    len(word) >= 3 and author_first.lower().startswith(word.lower())))
+                if is_author or s in propn:
+                    add(s, m.end("name"), "name", reason)
+        if author_first:
+            for m in re.finditer(r"\b([A-Z][a-z]{2,20})\b", text):
+                w = m.group(1).lower()
+                if w == author_first.lower() or (len(w) >= 3 and author_first.lower().startswith(w) and w not in NOT_NAMES):
+                    add(m.start(1), m.end(1), "name", "author")
+        for m in ATTRIBUTION_RE.finditer(text):
+            add(m.start("name"), m.end("name"), "handle" if m.group("name").startswith("@") else "name",
+                "attribution", attribution=True)
+
+        persons = sorted(cands.values(), key=lambda p: p.start)
+        for p in persons:
+            p.role = self._role(item, text, p, author_first, author_handle, reply_people, greeting)
+        return persons
+
+    def _role(self, item: Item, text: str, p: Person, author_first: str | None, author_handle: str | None,
+              reply_people: set[str], greeting: str | None) -> str:
+        low = p.text.lower()
+        first = re.sub(r"^(?:dr|mr|mrs|ms)\.?\s+", "", low).split()[0] if low.split() else low
+        before = text[max(0, p.start - 60):p.start]
+        after = text[p.end:p.end + 60]
+        if p.kind == "handle":
+            if low in self._spa_handles or re.search(r"\b(?:our|at|follow us|find us|on)\s*(?:instagram|ig|page|tiktok)?\s*,?\s*$", before, re.I) and re.search(r"\bour\b|\bfollow us\b|\bat\s*$", before, re.I):
+                return "spa"
+            if author_handle and low.rstrip(".") == author_handle.rstrip("."):
+                return "addressee" if item.kind in ("reply", "comment") else "third_party"
+            return "third_party"
+        if any(n in low for n in self._spa_names) or low in {"luma"}:
+            return "spa"
+        if self._celebrity_re.search(p.text) or re.search(r"\blike\s+$", before, re.I):
+            return "celebrity"
+        if self._family_before.search(before):
+            return "third_party"
+        if (self._staff_before.search(before) or self._staff_after.search(after) or "+title" in "".join(p.reasons)
+                or low in self._staff_names or first in self._staff_names):
+            return "staff"
+        if item.kind == "message" and greeting and first == greeting.lower():
+            return "recipient"
+        if item.kind in ("reply", "comment"):
+            is_author = author_first and (first == author_first.lower() or (
+                len(first) >= 3 and author_first.lower().startswith(first)))
+            if is_author or "vocative" in p.reasons:
+                return "addressee"
+            if first in reply_people:
+                return "staff"  # the reviewer named them: their provider
+        return "unknown"
