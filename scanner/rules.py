@@ -364,6 +364,30 @@ def _third_party(rule: Rule, ctx: Ctx) -> Iterator[Hit]:
         yield Hit(p.start, p.end, p.text, pattern=f"{p.kind} with care details")
 
 
+@detector("third_party_care")
+def _third_party_care(rule: Rule, ctx: Ctx) -> Iterator[Hit]:
+    """What a reply or one-to-one message says about someone else's care: that they are a client, what they had."""
+    if _marketing(ctx):
+        return
+    people = third_party_patients(ctx)
+    if not people:
+        return
+    if rule.params.get("what") == "client":
+        yield Hit(people[0].start, people[0].end, people[0].text, pattern="third party described as a client")
+        return
+    sents = ctx.a.sentences
+    spans = set()
+    for p in people:
+        s = ctx.a.sentence_at(p.start)
+        if s is None:
+            continue
+        i = sents.index(s)
+        spans |= {(x.start, x.end) for x in sents[i:i + 2]}
+    for t in _dedupe_terms(ctx, ("PROCEDURE", "PRODUCT", "MEDICATION", "CONDITION", "BODY_AREA")):
+        if any(a <= t.start < b for a, b in spans):
+            yield Hit(t.start, t.end, t.text, pattern=t.label.lower(), score=t.score)
+
+
 @detector("addressee_name")
 def _addressee_name(rule: Rule, ctx: Ctx) -> Iterator[Hit]:
     for p in ctx.a.persons:
@@ -411,8 +435,16 @@ def _strong(rule: Rule, ctx: Ctx) -> Iterator[Hit]:
             yield Hit(e.start, e.end, e.text, pattern=e.label.lower(), score=e.score)
 
 
+def described_clients(ctx: Ctx) -> list[Hit]:
+    return _memo(ctx, "described", lambda: list(_described_hits(ctx)))
+
+
 @detector("described_client")
 def _described(rule: Rule, ctx: Ctx) -> Iterator[Hit]:
+    yield from described_clients(ctx)
+
+
+def _described_hits(ctx: Ctx) -> Iterator[Hit]:
     """A specific client described by details that together can identify them."""
     occ = ctx.lex.alternation("occupations")
     rx = re.compile(
@@ -485,6 +517,10 @@ def features(ctx: Ctx) -> list[Feature]:
             if any(s < p.end and p.start < e for s, e in covered):
                 continue
             out.append(Feature(p.start, p.end, p.text, (), content_purposes(ctx, p), "text", p.kind))
+            covered.append((p.start, p.end))
+        for h in described_clients(ctx):
+            if not any(s < h.end and h.start < e for s, e in covered):
+                out.append(Feature(h.start, h.end, h.evidence, (), content_purposes(ctx), "text", "description"))
         return out
     return _memo(ctx, "features", compute)
 
@@ -539,25 +575,18 @@ def _registry_use(rule: Rule, ctx: Ctx) -> Iterator[Hit]:
 def _marketing_identifier(rule: Rule, ctx: Ctx) -> Iterator[Hit]:
     for f, _d in unauthorized_features(ctx):
         yield Hit(f.start, f.end, f.text, pattern=f"featured {f.matched_by}", detail={"source": f.source})
-    if _marketing(ctx):
-        yield from _described(rule, ctx)
 
 
 @detector("marketing_client")
 def _marketing_client(rule: Rule, ctx: Ctx) -> Iterator[Hit]:
     feats = unauthorized_features(ctx)
-    described = list(_described(rule, ctx)) if _marketing(ctx) else []
-    if feats or described:
-        ev = feats[0][0].text if feats else described[0].evidence
-        yield Hit(None, None, ev, pattern="marketing presents a person as a client")
+    if feats:
+        yield Hit(None, None, feats[0][0].text, pattern="marketing presents a person as a client")
 
 
 @detector("marketing_treatment")
 def _marketing_treatment(rule: Rule, ctx: Ctx) -> Iterator[Hit]:
-    feats = unauthorized_features(ctx) if _marketing(ctx) else []
-    described = list(_described(rule, ctx)) if _marketing(ctx) else []
-    third = third_party_patients(ctx) if ctx.item.kind == "message" and ctx.a.greeting_recipient else []
-    if not (feats or described or third):
+    if not unauthorized_features(ctx):
         return
     for t in _dedupe_terms(ctx, ("PROCEDURE", "PRODUCT", "MEDICATION", "CONDITION")):
         yield Hit(t.start, t.end, t.text, pattern=t.label.lower(), score=t.score)

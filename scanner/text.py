@@ -27,15 +27,20 @@ HANDLE_RE = r"(?<![\w@.])@[A-Za-z0-9_](?:[A-Za-z0-9_.]*[A-Za-z0-9_])?"
 SECOND_PERSON = {"you", "your", "yours", "you're", "youre", "you'll", "you've", "yourself", "ya", "u", "ur", "y'all"}
 PLACEHOLDER_RE = re.compile(r"\{[^{}]{1,40}\}|\[[A-Z_ ]{2,30}\]|<<?[A-Za-z_ ]{2,30}>>?")
 GREETING_RE = re.compile(
-    r"(?:^|[\n.!?]\s*|:\s*)(?:hi|hello|hey|dear|good (?:morning|afternoon|evening))\s+"
+    r"(?:^|[\n.!?]\s*|:\s*)(?i:hi|hello|hey|dear|good (?:morning|afternoon|evening))\s+"
     r"(?P<name>[A-Z][a-z]+(?:\s[A-Z]\.)?)\s*[,!]",
 )
 VOCATIVE_START_RE = re.compile(
-    r"(?:^|[\n.!?]\s+)(?:(?:hi|hey|hello|dear|thanks|thank you|thank u|congrats|congratulations|aww+|yay|"
+    r"(?:^|[\n.!?]\s+)(?:(?i:hi|hey|hello|dear|thanks|thank you|thank u|congrats|congratulations|aww+|yay|"
     r"welcome(?: back)?|happy birthday|so sorry|sorry)[,!]?\s+)?(?P<name>[A-Z][a-z]{1,20})(?=\s*(?:,|!|\.\s|$))",
 )
 VOCATIVE_END_RE = re.compile(r",\s+(?P<name>[A-Z][a-z]{1,20})\s*(?=[!.?…]|\s*$|\s*[^\w\s])")
 POSSESSIVE_NAME_RE = re.compile(r"\b(?P<name>[A-Z][a-z]{2,20})['’]s\b")
+CUE_NAME_RE = re.compile(
+    r"\b(?i:to|client|patient|congrats|congratulations|shout ?out to|thanks to|thank you to|birthday to|"
+    r"referring|welcome|featuring|meet our client|spotlight:?)\s*,?\s+"
+    r"(?P<name>[A-Z][a-z]+(?:\s+[A-Z][a-z]+|\s+[A-Z]\.)?)"
+)
 ATTRIBUTION_RE = re.compile(
     r"[\"'“‘].{3,}?[\"'”’]\s*(?:[—–]|--|-|~)\s*(?P<name>@?[A-Z][\w.]*(?:\s+[A-Z][\w.]*){0,2})"
 )
@@ -283,6 +288,12 @@ class TextAnalyzer:
                 add(e.start, e.end, "name", "ner")
             elif e.label == "SOCIAL_HANDLE":
                 add(e.start, e.end, "handle", "handle")
+        for m in CUE_NAME_RE.finditer(text):
+            name = m.group("name")
+            first = name.split()[0].lower()
+            if first not in NOT_NAMES and not self._treatment_re.search(name) and (
+                    " " in name or m.start("name") in propn):
+                add(m.start("name"), m.end("name"), "name", "cue")
         for rx, reason in ((VOCATIVE_START_RE, "vocative"), (VOCATIVE_END_RE, "vocative"),
                            (POSSESSIVE_NAME_RE, "possessive")):
             for m in rx.finditer(text):
@@ -326,6 +337,9 @@ class TextAnalyzer:
             return "celebrity"
         if self._family_before.search(before):
             return "third_party"
+        if item.kind in ("reply", "comment") and author_first and (
+                first == author_first.lower() or (len(first) >= 3 and author_first.lower().startswith(first))):
+            return "addressee"  # the reviewer is never staff
         if (self._staff_before.search(before) or self._staff_after.search(after) or "+title" in "".join(p.reasons)
                 or low in self._staff_names or first in self._staff_names):
             return "staff"
