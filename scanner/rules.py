@@ -288,7 +288,7 @@ def _advice_hits(ctx: Ctx, s: Sentence) -> list[tuple[int, int, str]]:
 ADVICE_CLEARANCE = (r"\b(?:you(?:'re| are)|you'll be|it's|that's|is|are)\s+(?:totally |completely |perfectly |still )?"
                     r"(?:fine|safe|ok|okay|good|cleared)\s+to\s+\w+|\b(?:a small dose|one dose|it) is (?:totally |completely |perfectly )?(?:fine|safe)\b|"
                     r"\bcould be (?:an? )?(?:infection|allergic reaction|reaction|vascular occlusion|cellulitis)\b|"
-                    r"\bis (?:totally |completely |perfectly )?normal (?:with|after|for|at)\b|\bis usually (?:residual )?swelling\b|"
+                    r"\bis (?:totally |completely |perfectly )?normal (?:with|after|for|at)\b|\bis (?:totally|completely|perfectly|super) normal\b|\bis usually (?:residual )?swelling\b|"
                     r"\bshould (?:smooth out|calm down|settle|resolve|go away|fade) (?:in|within|by)\b")
 DOSE_RE = re.compile(r"\b\d+\s?(?:mg|ml|mcg|units?|iu)\b|\b(?:once|twice|three times|\d+x|\d+ times) (?:a|per) (?:day|night|week)\b|"
                      r"\b\d+x a day\b|\bevery \d+ hours\b|\bfor (?:about )?\d+ (?:minutes|hours|days|weeks)\b|\bat night\b|"
