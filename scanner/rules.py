@@ -319,8 +319,10 @@ def _personal_treatment(rule: Rule, ctx: Ctx) -> Iterator[Hit]:
         if s is None or not personal(ctx, s):
             continue
         echo = t.text.lower() in ctx.a.reply_terms or any(w in ctx.a.reply_terms for w in t.text.lower().split())
-        if t.label in owned_labels and not _owned(ctx, t.start, t.end) and not (t.label == "BODY_AREA" and echo):
-            continue
+        if t.label in owned_labels and not _owned(ctx, t.start, t.end):
+            pointed = re.search(r"\b(?:that|those|this|these)\s+(?:[\w-]+\s+)?$", ctx.a.text[max(0, t.start - 25):t.start], re.I)
+            if not (t.label == "BODY_AREA" and echo and (s.has_2p or pointed)):
+                continue
         if bool(want_echo) != echo:
             continue
         yield Hit(t.start, t.end, t.text, pattern=t.label.lower(), score=t.score,

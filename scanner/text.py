@@ -44,6 +44,9 @@ CUE_NAME_RE = re.compile(
 ATTRIBUTION_RE = re.compile(
     r"[\"'“‘].{3,}?[\"'”’]\s*(?:[—–]|--|-|~)\s*(?P<name>@?[A-Z][\w.]*(?:\s+[A-Z][\w.]*){0,2})"
 )
+GENERIC_QUANTIFIER_RE = re.compile(
+    r"\b(?:some|many|most|any|all|every|certain)\s+(?:\w+\s+)?(?:people|clients|patients|medications|injectables|"
+    r"treatments|fillers|providers|procedures|products|skin types|side effects|injections|women|men)\b", re.I)
 NOT_NAMES = {
     "thanks", "thank", "hi", "hello", "hey", "yes", "no", "ok", "okay", "haha", "ha", "wow", "omg", "aww",
     "great", "congrats", "congratulations", "sorry", "please", "welcome", "happy", "hope", "love", "so", "we",
@@ -237,7 +240,7 @@ class TextAnalyzer:
         for sent in doc.sents:
             s_text = sent.text
             has_2p = any(t.lower_ in SECOND_PERSON for t in sent)
-            generic = bool(self._generic_re.search(s_text))
+            generic = bool(self._generic_re.search(s_text) or GENERIC_QUANTIFIER_RE.search(s_text))
             if generic and re.search(rf"\byour\s+(?:\w+\s+)?(?:{self._treatment_re.pattern})", s_text, re.I):
                 generic = False  # "your lips" makes it about one person even with "usually"
             out.append(Sentence(sent.start_char, sent.end_char, s_text, has_2p, generic, list(sent)))
