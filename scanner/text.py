@@ -58,6 +58,13 @@ NOT_NAMES = {
 }
 
 
+def _offline_tldextract() -> None:
+    """Use tldextract's bundled suffix-list snapshot; never the network."""
+    import tldextract.tldextract as tx
+
+    tx.TLD_EXTRACTOR = tx.TLDExtract(suffix_list_urls=(), cache_dir=None, fallback_to_snapshot=True)
+
+
 @dataclass(frozen=True)
 class Span:
     label: str
@@ -163,6 +170,7 @@ class TextAnalyzer:
             patterns=[Pattern("handle", HANDLE_RE, 0.9)], global_regex_flags=0,
         ))
         self.analyzer = AnalyzerEngine(registry=registry, nlp_engine=self.nlp_engine, supported_languages=["en"])
+        _offline_tldextract()
         self._celebrity_re = term_regex(list(self.lexicon.terms("celebrities")))
         self._treatment_re = term_regex([t for k in LABEL_OF_KEY for t in self.lexicon.terms(k)])
         self._generic_re = term_regex(list(self.lexicon.terms("generic_markers")))
