@@ -521,7 +521,8 @@ def features(ctx: Ctx) -> list[Feature]:
             out.append(Feature(p.start, p.end, p.text, (), content_purposes(ctx, p), "text", p.kind))
             covered.append((p.start, p.end))
         for h in described_clients(ctx):
-            if not any(s < h.end and h.start < e for s, e in covered):
+            hs, he = h.start or 0, h.end or 0
+            if not any(s < he and hs < e for s, e in covered):
                 out.append(Feature(h.start, h.end, h.evidence, (), content_purposes(ctx), "text", "description"))
         return out
     return _memo(ctx, "features", compute)

@@ -10,6 +10,7 @@ import os
 import re
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import Any
 
 os.environ.setdefault("TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS", "")  # never fetch the suffix list
 
@@ -137,6 +138,17 @@ def _first_name(author: str | None) -> str | None:
 class TextAnalyzer:
     """Holds the loaded spaCy model and the Presidio analyzer; analyses texts in batches."""
 
+    analyzer: Any
+    _generic_re: re.Pattern[str]
+    _treatment_re: re.Pattern[str]
+    _celebrity_re: re.Pattern[str]
+    _family_before: re.Pattern[str]
+    _staff_before: re.Pattern[str]
+    _staff_after: re.Pattern[str]
+    _spa_handles: set[str]
+    _spa_names: set[str]
+    _staff_names: set[str]
+
     def __init__(self, profile: config.SpaProfile | None = None, model: str | None = None):
         from presidio_analyzer import AnalyzerEngine, Pattern, PatternRecognizer, RecognizerRegistry
         from presidio_analyzer.nlp_engine import NerModelConfiguration, SpacyNlpEngine
@@ -153,6 +165,7 @@ class TextAnalyzer:
             self.nlp_engine.load()
         except OSError as exc:
             raise RuntimeError(f"spaCy model '{model_name}' is not installed (set MEDSPA_SCAN_SPACY_MODEL)") from exc
+        assert self.nlp_engine.nlp is not None
         self.nlp = self.nlp_engine.nlp["en"]
         registry = RecognizerRegistry(supported_languages=["en"])
         registry.load_predefined_recognizers(languages=["en"], nlp_engine=self.nlp_engine)
@@ -198,7 +211,7 @@ class TextAnalyzer:
         for it in items:
             texts.append(it.text)
             texts.append(it.in_reply_to or "")
-        arts = [a for _, a in self.nlp_engine.process_batch(texts, language="en")]
+        arts = [pair[1] for pair in self.nlp_engine.process_batch(texts, language="en")]
         out = []
         for i, it in enumerate(items):
             out.append(self._analyze(it, arts[2 * i], arts[2 * i + 1]))
@@ -300,10 +313,9 @@ class TextAnalyzer:
             elif e.label == "SOCIAL_HANDLE":
                 add(e.start, e.end, "handle", "handle")
         for m in CUE_NAME_RE.finditer(text):
-            name = m.group("name")
-            first = name.split()[0].lower()
-            if first not in NOT_NAMES and not self._treatment_re.search(name) and (
-                    " " in name or m.start("name") in propn):
+            cue_name: str = m.group("name")
+            if cue_name.split()[0].lower() not in NOT_NAMES and not self._treatment_re.search(cue_name) and (
+                    " " in cue_name or m.start("name") in propn):
                 add(m.start("name"), m.end("name"), "name", "cue")
         for rx, reason in ((VOCATIVE_START_RE, "vocative"), (VOCATIVE_END_RE, "vocative"),
                            (POSSESSIVE_NAME_RE, "possessive")):

@@ -68,7 +68,7 @@ def anonymize(item: Item, findings: list[Finding]) -> str:
     results = []
     for f in spans:
         label = "TREATMENT" if f.category == "treatment_disclosure" else "CLIENT"
-        results.append(RecognizerResult(entity_type=label, start=f.start, end=f.end, score=1.0))
+        results.append(RecognizerResult(entity_type=label, start=f.start or 0, end=f.end or 0, score=1.0))
     ops = {"CLIENT": OperatorConfig("replace", {"new_value": "[client]"}),
            "TREATMENT": OperatorConfig("replace", {"new_value": "[treatment]"})}
     return AnonymizerEngine().anonymize(text=item.text, analyzer_results=results, operators=ops).text
