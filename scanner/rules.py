@@ -282,6 +282,11 @@ def _advice_hits(ctx: Ctx, s: Sentence) -> list[tuple[int, int, str]]:
                     hits.append((tok.idx, tok.idx + len(clause), clause))
     for m in re.finditer(ADVICE_CLEARANCE, s.text, re.I):
         hits.append((s.start + m.start(), s.start + m.end(), m.group(0)))
+    if not ctx.a.reviewer_prospect:  # "you should stop your retinol" answers this person's own situation
+        for m in re.finditer(ADVICE_MODAL, s.text, re.I):
+            clause = re.split(r"[.;!?]", s.text[m.start():])[0]
+            if _clinical_object(ctx, clause):
+                hits.append((s.start + m.start(), s.start + m.start() + len(clause), clause))
     return hits
 
 
@@ -289,7 +294,11 @@ ADVICE_CLEARANCE = (r"\b(?:you(?:'re| are)|you'll be|it's|that's|is|are)\s+(?:to
                     r"(?:fine|safe|ok|okay|good|cleared)\s+to\s+\w+|\b(?:a small dose|one dose|it) is (?:totally |completely |perfectly )?(?:fine|safe)\b|"
                     r"\bcould be (?:an? )?(?:infection|allergic reaction|reaction|vascular occlusion|cellulitis)\b|"
                     r"\bis (?:totally |completely |perfectly )?normal (?:with|after|for|at)\b|\bis (?:totally|completely|perfectly|super) normal\b|\bis usually (?:residual )?swelling\b|"
-                    r"\bshould (?:smooth out|calm down|settle|resolve|go away|fade) (?:in|within|by)\b")
+                    r"\bshould (?:smooth out|calm down|settle|resolve|go away|fade) (?:in|within|by)\b|"
+                    r"\b(?:that's|that is|it's|it is|this is) (?:totally |completely |perfectly |very )?(?:normal|expected|common) (?:at|for|after|with) (?:this|that|\d|day|week|your)\b|"
+                    r"\bnothing to worry about\b|\b(?:will|should) (?:go down|subside|settle down|resolve on its own)\b")
+ADVICE_MODAL = (r"\b(?:you(?:'ll)? (?:should|need to|must|have to|want to|can (?:safely )?(?:resume|restart|start|stop))|"
+                r"make sure (?:to|you)|be sure to|we(?:'d)? (?:recommend|suggest|advise) (?:that )?you|i(?:'d)? (?:recommend|suggest) (?:that )?you)\b")
 DOSE_RE = re.compile(r"\b\d+\s?(?:mg|ml|mcg|units?|iu)\b|\b(?:once|twice|three times|\d+x|\d+ times) (?:a|per) (?:day|night|week)\b|"
                      r"\b\d+x a day\b|\bevery \d+ hours\b|\bfor (?:about )?\d+ (?:minutes|hours|days|weeks)\b|\bat night\b|"
                      r"\b\d+ (?:more )?(?:minutes|hours|days|weeks)\b|\bon/off\b|\btonight\b|\bpropped up\b", re.I)
