@@ -375,21 +375,38 @@ def _third_party(rule: Rule, ctx: Ctx) -> Iterator[Hit]:
         yield Hit(p.start, p.end, p.text, pattern=f"{p.kind} with care details")
 
 
+PRONOUN_CLIENT_RE = re.compile(
+    r"\b(?:she|he)(?:'s| is| has been|'s been| was)\s+(?:a |an |one of our |our )?(?:regular|client|patient|favou?rite|vip|loyal)\b|"
+    r"\b(?:doing|done|treating|treated|injecting)\s+(?:her|his)\s+[\w-]+(?:\s+[\w-]+)?\s+(?:with|for|here)\b|"
+    r"\b(?:her|his)\s+(?:[\w-]+\s+)?(?:appointment|session|treatment|visit|package|results)\s+(?:with us|here|is|was)\b", re.I)
+
+
+def pronoun_clients(ctx: Ctx) -> list[Hit]:
+    """Unnamed third persons described as clients ("she's a regular, been doing her lips with us")."""
+    if ctx.item.kind not in ("reply", "comment"):
+        return []
+    return _memo(ctx, "pronoun_clients", lambda: [Hit(m.start(), m.end(), m.group(0), pattern="third person as client")
+                                                  for m in PRONOUN_CLIENT_RE.finditer(ctx.a.text)])
+
+
 @detector("third_party_care")
 def _third_party_care(rule: Rule, ctx: Ctx) -> Iterator[Hit]:
     """What a reply or one-to-one message says about someone else's care: that they are a client, what they had."""
     if _marketing(ctx):
         return
     people = third_party_patients(ctx)
-    if not people:
+    pronouns = pronoun_clients(ctx)
+    if not people and not pronouns:
         return
     if rule.params.get("what") == "client":
-        yield Hit(people[0].start, people[0].end, people[0].text, pattern="third party described as a client")
+        first = people[0] if people else pronouns[0]
+        yield Hit(first.start, first.end, first.text if people else pronouns[0].evidence,
+                  pattern="third party described as a client")
         return
     sents = ctx.a.sentences
     spans = set()
-    for p in people:
-        s = ctx.a.sentence_at(p.start)
+    for start in [p.start for p in people] + [h.start or 0 for h in pronouns]:
+        s = ctx.a.sentence_at(start)
         if s is None:
             continue
         i = sents.index(s)
