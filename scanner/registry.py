@@ -484,10 +484,10 @@ def encode_single_face(path: Path) -> tuple[bytes, np.ndarray]:
 
     try:
         raw = Path(path).read_bytes()
-        with Image.open(io.BytesIO(raw)) as im:
-            im = ImageOps.exif_transpose(im).convert("RGB")
-            im.thumbnail((1600, 1600))
-            arr = np.asarray(im)
+        with Image.open(io.BytesIO(raw)) as opened:
+            upright = ImageOps.exif_transpose(opened).convert("RGB")
+            upright.thumbnail((1600, 1600))
+            arr = np.asarray(upright)
     except (OSError, UnidentifiedImageError, Image.DecompressionBombError) as exc:
         raise RegistryError(f"photo {Path(path).name}: not a readable image ({type(exc).__name__})") from None
     boxes = face_recognition.face_locations(arr, number_of_times_to_upsample=1, model="hog")

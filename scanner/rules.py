@@ -399,9 +399,10 @@ def _third_party_care(rule: Rule, ctx: Ctx) -> Iterator[Hit]:
     if not people and not pronouns:
         return
     if rule.params.get("what") == "client":
-        first = people[0] if people else pronouns[0]
-        yield Hit(first.start, first.end, first.text if people else pronouns[0].evidence,
-                  pattern="third party described as a client")
+        if people:
+            yield Hit(people[0].start, people[0].end, people[0].text, pattern="third party described as a client")
+        else:
+            yield Hit(pronouns[0].start, pronouns[0].end, pronouns[0].evidence, pattern="third party described as a client")
         return
     sents = ctx.a.sentences
     spans = set()

@@ -56,6 +56,7 @@ NOT_NAMES = {
     "start", "stop", "keep", "take", "wait", "enjoy", "ice", "apply", "massage", "skip", "don't", "dont",
     "absolutely", "definitely", "unfortunately", "honestly", "well", "oh", "ah", "hmm", "yay", "cheers",
     "xoxo", "luma", "babe", "girl", "hun", "friend", "friends", "team", "everyone", "y'all",
+    "dr", "mr", "mrs", "ms", "miss", "prof", "nurse", "doctor",
 }
 
 
