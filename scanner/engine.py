@@ -31,6 +31,7 @@ class Scanner:
 
         self.profile = SpaProfile.load()
         self.rules = rules.load_rule_pack()
+        self.rules.profile = self.profile
         self.text = text.TextAnalyzer(profile=self.profile)
         self.verdict = verdict
         self.store = store

@@ -69,7 +69,6 @@ def load(path: str | Path) -> LoadedImage:
     size = p.stat().st_size
     if size > MAX_BYTES:
         raise ImageError(f"file is {size / 1e6:.0f} MB; the limit is {MAX_BYTES / 1e6:.0f} MB")
-    Image.MAX_IMAGE_PIXELS = MAX_PIXELS
     try:
         im = Image.open(p)
         w, h = im.size
@@ -83,7 +82,9 @@ def load(path: str | Path) -> LoadedImage:
         upright = ImageOps.exif_transpose(im).convert("RGB")
     except ImageError:
         raise
-    except (UnidentifiedImageError, Image.DecompressionBombError) as exc:
+    except Image.DecompressionBombError:
+        raise ImageError(f"image exceeds the pixel limit ({MAX_PIXELS / 1e6:.0f} megapixels)") from None
+    except UnidentifiedImageError as exc:
         raise ImageError(f"not a readable image ({type(exc).__name__})") from None
     except (OSError, ValueError, SyntaxError) as exc:
         raise ImageError(f"corrupt or truncated image ({type(exc).__name__})") from None

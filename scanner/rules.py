@@ -363,7 +363,7 @@ def third_party_patients(ctx: Ctx) -> list[Person]:
 
 PATIENT_CONTEXT = (r"\b(?:she|he|her|his|they|their)\b|['’]s\s+\w+|\b(?:client|patient)\b|\bthank(?:s| you)(?: so much)? (?:to|for)\b|"
                    r"\bshout ?out\b|\bcongrat\w*\b|\bbirthday\b|\bwho\b|\bjust\b|\bjourney\b|\bcase study\b|\bstory\b|\bfriend\b|"
-                   r"\breferr\w+\b|\bwife\b|\bhusband\b")
+                   r"\breferr\w+\b|\bwife\b|\bhusband\b|\bappointments?\b|\bschedule\b|\b\d{1,2}:\d\d\b")
 
 
 @detector("third_party")
@@ -449,8 +449,12 @@ def _contact(rule: Rule, ctx: Ctx) -> Iterator[Hit]:
         digits = re.sub(r"\D", "", e.text)[-10:]
         if e.label == "PHONE_NUMBER" and (digits in own_digits or e.score < 0.4):
             continue
-        if re.search(r"(call|text|reach|contact|rsvp|book|dm|email|e-mail|message|visit|at|or|us|phone|number|:)\W*"
-                     r"(?:us\W*)?(?:at\W*)?(?:\(|$)", before) and not re.search(r"\b(her|his|their|your)\b", before[-25:]):
+        spa_context = re.search(r"(call|text|reach|contact|rsvp|book|dm|email|e-mail|message|visit|at|or|us|phone|number)"
+                                r"\W*(?:us\W*)?(?:at\W*)?(?:\(|$)", before)
+        names_someone = re.search(r"\b(her|his|their|your|cell|mobile|home)\b", before[-25:], re.I) or any(
+            p.role not in ("spa", "staff", "recipient", "celebrity") and e.start - 45 <= p.start < e.start
+            for p in ctx.a.persons)
+        if spa_context and not names_someone:
             continue
         if any(d in e.text.lower() for d in [*ctx.profile.domains, *ctx.profile.emails]):
             continue

@@ -37,6 +37,8 @@ VOCATIVE_START_RE = re.compile(
 )
 VOCATIVE_END_RE = re.compile(r",\s+(?P<name>[A-Z][a-z]{1,20})\s*(?=[!.?…]|\s*$|\s*[^\w\s])")
 POSSESSIVE_NAME_RE = re.compile(r"\b(?P<name>[A-Z][a-z]{2,20})['’]s\b")
+PROPN_PAIR_RE = re.compile(r"\b([A-Z][a-z]{1,20})\s+([A-Z][a-z]{1,20})\b")
+SCHEDULE_RE = re.compile(r"\b\d{1,2}(?::\d\d)\s?(?:am|pm)?\b|\b\d{1,2}\s?(?:am|pm)\b|\bappointments?\b|\bschedule\b", re.I)
 CUE_NAME_RE = re.compile(
     r"\b(?i:to|client|patient|congrats|congratulations|shout ?out to|thanks to|thank you to|birthday to|"
     r"referring|welcome|featuring|meet our client|spotlight:?)\s*,?\s+"
@@ -313,6 +315,14 @@ class TextAnalyzer:
                 add(e.start, e.end, "name", "ner")
             elif e.label == "SOCIAL_HANDLE":
                 add(e.start, e.end, "handle", "handle")
+        for m in PROPN_PAIR_RE.finditer(text):  # "10:30 Jenna Marlow - Botox": a schedule line
+            line_start = text.rfind("\n", 0, m.start()) + 1
+            line_end = text.find("\n", m.end())
+            line = text[line_start:line_end if line_end >= 0 else len(text)]
+            if (m.start(1) in propn and m.start(2) in propn and not self._treatment_re.search(m.group(0))
+                    and m.group(1).lower() not in NOT_NAMES
+                    and (SCHEDULE_RE.search(line) or self._treatment_re.search(line))):
+                add(m.start(), m.end(), "name", "schedule")
         for m in CUE_NAME_RE.finditer(text):
             cue_name: str = m.group("name")
             if cue_name.split()[0].lower() not in NOT_NAMES and not self._treatment_re.search(cue_name) and (
