@@ -25,7 +25,7 @@ demo: setup
 run: demo
 
 lint: setup
-	.venv/bin/ruff check scanner tests dashboard bench
+	.venv/bin/ruff check scanner tests bench $(wildcard dashboard)
 	.venv/bin/mypy scanner
 
 test: lint
