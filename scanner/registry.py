@@ -460,13 +460,9 @@ class Registry:
         if not ids:
             return None
         dist = np.linalg.norm(mat - np.asarray(encoding, dtype=np.float64), axis=1)
-        best: dict[str, float] = {}
-        for pid, d in zip(ids, dist.tolist(), strict=True):
-            if d < best.get(pid, 9.0):
-                best[pid] = d
-        ranked = sorted(best.items(), key=lambda kv: kv[1])
-        pid, d1 = ranked[0]
-        d2 = ranked[1][1] if len(ranked) > 1 else None
+        order = np.argsort(dist)
+        pid, d1 = ids[int(order[0])], float(dist[order[0]])
+        d2 = next((float(dist[j]) for j in order[1:] if ids[int(j)] != pid), None)
         if d1 > tolerance:
             return FaceMatch(None, d1, False, d2)
         ambiguous = d2 is not None and d2 - d1 < margin
