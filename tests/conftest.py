@@ -7,7 +7,18 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-SHARED = ROOT.parent / "shared"
+
+
+
+def _shared() -> Path:
+    """../shared next to the checkout, else $MEDSPA_SHARED, else /work/shared (CI clones elsewhere)."""
+    for cand in (os.environ.get("MEDSPA_SHARED"), ROOT.parent / "shared", "/work/shared"):
+        if cand and Path(cand).is_dir():
+            return Path(cand)
+    return ROOT.parent / "shared"
+
+
+SHARED = _shared()
 
 
 @pytest.fixture()

@@ -168,12 +168,15 @@ def test_schema_fuzzing_finds_no_server_errors(server):
     for op in schema.get_all_operations():
         operation = op.ok()
 
-        @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
-        @given(case=operation.as_strategy())
-        def run(case, label=operation.label):
-            resp = case.call(headers=headers, timeout=60)
-            if resp.status_code >= 500:
-                failures.append((label, resp.status_code))
+        def fuzz(label: str, strategy) -> None:
+            @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
+            @given(case=strategy)
+            def run(case):
+                resp = case.call(headers=headers, timeout=60)
+                if resp.status_code >= 500:
+                    failures.append((label, resp.status_code))
 
-        run()
+            run()
+
+        fuzz(operation.label, operation.as_strategy())
     assert not failures, failures

@@ -14,9 +14,10 @@ from scanner._models import Item
 from scanner.engine import Scanner
 from scanner.registry import Registry
 from scanner.store import Store
+from tests.conftest import SHARED
 
 ROOT = Path(__file__).resolve().parent.parent
-FACES = ROOT.parent / "shared" / "faces"
+FACES = SHARED / "faces"
 pytestmark = pytest.mark.skipif(not FACES.exists(), reason="../shared/faces not present")
 HEADER = "patient_id,full_name,aliases,social_handles,purposes,channels,signed_on,expires_on,revoked_on,photo\n"
 

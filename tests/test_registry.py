@@ -12,8 +12,9 @@ from scanner import audit
 from scanner.crypto import KeyError_, Vault
 from scanner.registry import Registry, RegistryError
 from scanner.store import Store
+from tests.conftest import SHARED
 
-FACES = Path(__file__).resolve().parents[2] / "shared" / "faces"
+FACES = SHARED / "faces"
 HEADER = "patient_id,full_name,aliases,social_handles,purposes,channels,signed_on,expires_on,revoked_on,photo\n"
 ROWS = (
     "A1,Jennifer Lopez Vega,Jen V.;Jenny Vega,@jen.glows,before_after_photos;name_in_marketing,instagram,2024-01-01,2030-01-01,,\n"
