@@ -12,6 +12,8 @@ from scanner._models import CATEGORIES, CHANNELS
 
 user, role = require(*COMPLIANCE)
 st.title("Review queue")
+if flash := st.session_state.pop("queue_flash", None):
+    st.success(flash)
 
 c1, c2, c3, c4, c5 = st.columns(5)
 source = c1.selectbox("Source", ["all", "dashboard", "api", "crawl", "cli"])
@@ -45,7 +47,7 @@ for it in items:
                 if cols[1].button("False positive", key=f"fp-{f['id']}"):
                     try:
                         review.waive(store, f["id"], user, just)
-                        st.success("Waived and logged.")
+                        st.session_state["queue_flash"] = "Finding waived as a false positive and logged."
                         st.rerun()
                     except review.ReviewError as exc:
                         st.error(str(exc))
@@ -56,11 +58,12 @@ for it in items:
             b1, b2 = st.columns(2)
             if b1.button("Approve", key=f"approve-{it['pk']}"):
                 review.decide(store, it["pk"], "approve", user, reason)
-                st.success("Approved.")
+                st.session_state["queue_flash"] = "Approved."
                 st.rerun()
             if b2.button("Reject", key=f"reject-{it['pk']}"):
                 try:
                     review.decide(store, it["pk"], "reject", user, reason)
+                    st.session_state["queue_flash"] = "Rejected."
                     st.rerun()
                 except review.ReviewError as exc:
                     st.error(str(exc))
