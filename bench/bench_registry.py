@@ -21,9 +21,9 @@ HEADER = "patient_id,full_name,aliases,social_handles,purposes,channels,signed_o
 def main() -> None:
     home = Path(tempfile.mkdtemp())
     os.environ["MEDSPA_SCAN_HOME"] = str(home)
+    from scanner.crypto import Vault
     from scanner.registry import FaceRecord, Registry
     from scanner.store import Store
-    from scanner.crypto import Vault
 
     rows = "".join(f"P{i:05d},Firstname{i} Lastname{i},Nick{i} L.,@handle{i},testimonial;name_in_marketing,all,"
                    f"2024-01-01,2099-01-01,,\n" for i in range(10_000))
