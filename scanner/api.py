@@ -1,256 +1,780 @@
 """The reply-gate HTTP API (FastAPI): POST /v1/check, POST /v1/batch, GET /v1/rules, GET /healthz.
 
-Every request but /healthz needs `Authorization: Bearer KEY`. Scans run in the thread pool (the
-event loop stays free) and are stored like CLI runs (source "api", the key's name), so the
-dashboard's queue shows reply-gate decisions. Errors never echo content: validation errors name
-the field, unexpected errors return a request id and the detail goes to the server log without PHI.
+`create_app(store, scanner, settings)` builds the app; `app_factory()` is what `medspa-scan serve`
+hands to uvicorn (each worker process loads the models once, in the lifespan). Every request but
+/healthz and the OpenAPI document needs `Authorization: Bearer KEY` and is rate limited per key.
+Scans run on one dedicated thread per worker (CPU-bound; the event loop stays free) and every check
+is stored like a CLI run (source "api", actor = the key's name), so the dashboard's queue shows
+reply-gate decisions. Nothing logged or returned in an error carries content: validation errors
+name the field, the access log has method, path (no query), status, time, request id and key name,
+and unexpected errors answer a generic 500 with a request id while the log gets the exception type
+and code location only.
 """
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
+import re
+import shutil
 import tempfile
+import threading
+import time
+import traceback
 import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field, ValidationError
-from starlette.datastructures import UploadFile
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from starlette.datastructures import Headers, MutableHeaders, UploadFile
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from . import apikeys
-from ._models import Item
+from ._models import CHANNELS, KINDS, MAX_TEXT_CHARS, Item, ScanResult
 
 log = logging.getLogger("medspa_scan.api")
-IMAGE_TYPES = {"image/jpeg": ".jpg", "image/png": ".png", "image/webp": ".webp", "image/heic": ".heic",
-               "image/heif": ".heif"}
+access_log = logging.getLogger("medspa_scan.api.access")
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+IMAGE_TYPES = "JPEG, PNG, WebP, HEIC/HEIF, AVIF, GIF, TIFF or BMP"
+HEIF_BRANDS = {b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b"msf1", b"avif", b"avis"}
+JSON_TYPES = ("application/json", "")
+KNOWN_PATHS = {"/v1/check", "/v1/batch", "/v1/rules", "/healthz", "/openapi.json", "/docs", "/redoc",
+               "/docs/oauth2-redirect"}  # any other path is logged as "<other path>": a path may carry content
 
 
+# ----------------------------------------------------------------------------------------------
+# Settings
+# ----------------------------------------------------------------------------------------------
 @dataclass
 class Settings:
-    max_body_bytes: int = int(os.environ.get("MEDSPA_SCAN_API_MAX_BODY", 25_000_000))
-    max_image_bytes: int = int(os.environ.get("MEDSPA_SCAN_API_MAX_IMAGE", 15_000_000))
-    max_batch: int = int(os.environ.get("MEDSPA_SCAN_API_MAX_BATCH", 100))
-    rate_per_minute: int = int(os.environ.get("MEDSPA_SCAN_API_RATE", 6000))
+    """Limits of one server. `from_env()` reads MEDSPA_SCAN_API_<FIELD> (what `serve` sets for workers)."""
+
+    max_body_bytes: int = 1_000_000  # a JSON request (check or batch), and the `item` part of a multipart one
+    max_image_bytes: int = 15_000_000  # each uploaded image
+    max_images: int = 10  # images per item
+    max_batch: int = 100  # items per /v1/batch request
+    rate_per_minute: int = apikeys.DEFAULT_RATE_PER_MINUTE  # per key, unless the key has its own limit
+    max_pending: int = 256  # checks queued for the scan thread before new ones get 503
+    registry_refresh_seconds: float = 2.0  # how stale the in-memory authorization registry may be
+
+    @property
+    def max_multipart_bytes(self) -> int:
+        return self.max_body_bytes + self.max_images * self.max_image_bytes + 64 * 1024
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            var = f"MEDSPA_SCAN_API_{f.name.upper()}"
+            raw = os.environ.get(var)
+            if raw is None or raw == "":
+                continue
+            conv = float if f.type in ("float", float) else int
+            try:
+                values[f.name] = conv(raw)
+            except ValueError:
+                raise ValueError(f"{var}={raw[:20]!r} is not a number") from None
+            if values[f.name] <= 0:
+                raise ValueError(f"{var} must be positive")
+        return cls(**values)
 
 
+# ----------------------------------------------------------------------------------------------
+# OpenAPI models (the handlers parse bodies themselves, so errors never echo content)
+# ----------------------------------------------------------------------------------------------
 class CheckItem(BaseModel):
-    """An item in the DESIGN.md input shape (images come as multipart uploads)."""
+    """An item in the DESIGN.md input shape. Images are sent as multipart file uploads."""
 
-    id: str = Field(default="api", min_length=1, max_length=200)
-    kind: str = "reply"
-    channel: str = "google"
-    text: str = Field(default="", max_length=100_000)
-    in_reply_to: str | None = Field(default=None, max_length=100_000)
-    author: str | None = Field(default=None, max_length=300)
+    model_config = ConfigDict(extra="forbid", title="Item")
+    id: str | None = Field(None, min_length=1, max_length=200,
+                           description="your id for this item (default: the request id)")
+    kind: Literal["post", "reply", "comment", "message"]
+    channel: Literal["instagram", "facebook", "tiktok", "google", "yelp", "website", "email", "sms"]
+    text: str = Field(min_length=1, max_length=MAX_TEXT_CHARS, pattern=r"\S",
+                      description="the draft to check (may be empty only when images are uploaded)")
+    in_reply_to: str | None = Field(None, max_length=MAX_TEXT_CHARS,
+                                    description="the review or comment this text answers")
+    author: str | None = Field(None, max_length=300, description="who wrote that review or comment")
+    permalink: str | None = Field(None, max_length=2000)
 
 
-class BatchRequest(BaseModel):
-    items: list[dict[str, Any]]
-
-
-class Finding(BaseModel):
+class FindingOut(BaseModel):
     rule_id: str
     category: str
-    severity: str
+    severity: Literal["high", "medium", "low", "info"]
     message: str
-    evidence: str = ""
+    evidence: str
     start: int | None = None
     end: int | None = None
-    source: str
+    source: str = Field(description='"text", "in_reply_to" or "image:<file name>"')
     citation: str
     suggestion: str | None = None
+    score: float | None = None
+    pattern: str | None = None
+    registry_record: str | None = None
+    box: list[int] | None = None
+    detail: dict[str, Any] | None = None
 
 
 class CheckResult(BaseModel):
+    """The DESIGN.md output shape. Publish only on `pass`."""
+
     id: str
-    verdict: str
-    findings: list[Finding]
-    suggested_text: str | None = None
+    verdict: Literal["pass", "review", "block"]
+    findings: list[FindingOut]
+    suggested_text: str | None = Field(None, description="a safe rewrite to offer instead")
+    permalink: str | None = None
     rule_pack: str
 
 
-def _error(status: int, message: str, **extra: Any) -> JSONResponse:
-    return JSONResponse({"error": message, **extra}, status_code=status)
+class BatchResult(CheckResult):
+    index: int
 
 
-def create_app(store=None, scanner=None, settings: Settings | None = None) -> FastAPI:
-    settings = settings or Settings()
-    state: dict[str, Any] = {"store": store, "scanner": scanner}
+class BatchError(BaseModel):
+    index: int
+    id: str | None = None
+    error: str
+    fields: list[FieldProblem]
 
-    @asynccontextmanager
-    async def lifespan(app: FastAPI):
-        from .store import Store
 
-        if state["store"] is None:
-            state["store"] = Store()
-        if state["scanner"] is None:
+class FieldProblem(BaseModel):
+    field: str
+    problem: str
+
+
+class BatchResponse(BaseModel):
+    results: list[BatchResult | BatchError] = Field(description="one entry per item, in input order")
+    counts: dict[str, int]
+
+
+class BatchRequest(BaseModel):
+    items: list[dict[str, Any]] = Field(description="items in the input shape (no images)")
+
+
+class ErrorBody(BaseModel):
+    error: str
+    request_id: str
+    fields: list[FieldProblem] | None = None
+
+
+class RuleOut(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    id: str
+    category: str
+    severity: str
+    message: str
+    rationale: str
+    remediation: str
+    citation: str
+
+
+class RulesResponse(BaseModel):
+    version: str
+    rules: list[RuleOut]
+
+
+BatchError.model_rebuild()
+
+
+# ----------------------------------------------------------------------------------------------
+# Errors
+# ----------------------------------------------------------------------------------------------
+class ApiError(Exception):
+    """A 4xx/5xx answer with a message that names the problem (and never quotes content)."""
+
+    def __init__(self, status: int, message: str, fields: list[dict[str, str]] | None = None,
+                 headers: dict[str, str] | None = None):
+        super().__init__(message)
+        self.status, self.message, self.fields, self.headers = status, message, fields, headers
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+def _invalid(field: str, problem: str) -> ApiError:
+    return ApiError(422, f"invalid request: {field}: {problem}", [{"field": field, "problem": problem}])
+
+
+def _error_response(status: int, message: str, request_id: str, fields: list[dict[str, str]] | None = None,
+                    headers: dict[str, str] | None = None) -> JSONResponse:
+    body: dict[str, Any] = {"error": message, "request_id": request_id}
+    if fields is not None:
+        body["fields"] = fields
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def _rid(scope: Scope) -> str:
+    return str(scope.get("state", {}).get("request_id", "-"))
+
+
+def _where(exc: BaseException) -> str:
+    """Exception type and code locations only: messages and locals may quote content."""
+    frames = traceback.extract_tb(exc.__traceback__)[-6:]
+    chain = type(exc).__name__
+    cause = exc.__cause__ or exc.__context__
+    if cause is not None:
+        chain += f" (from {type(cause).__name__})"
+    return chain + " at " + " < ".join(f"{Path(f.filename).name}:{f.lineno}:{f.name}" for f in reversed(frames))
+
+
+class _Guard:
+    """Outermost middleware: request id, body size limit, access log without content, generic 500."""
+
+    def __init__(self, app: Callable[..., Awaitable[None]], settings: Settings):
+        self.app = app
+        self.settings = settings
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        rid = uuid.uuid4().hex[:16]
+        state = scope.setdefault("state", {})
+        state["request_id"] = rid
+        started = time.perf_counter()
+        status = 0
+        headers = Headers(scope=scope)
+        multipart = headers.get("content-type", "").lower().startswith("multipart/")
+        limit = self.settings.max_multipart_bytes if multipart else self.settings.max_body_bytes
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                MutableHeaders(scope=message).append("X-Request-Id", rid)
+            await send(message)
+
+        received = 0
+
+        async def receive_wrapper() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise _BodyTooLarge
+            return message
+
+        too_large = ApiError(413, f"request body too large: the limit is {limit:,} bytes"
+                             + (" (multipart: item plus images)" if multipart else ""))
+        try:
+            length = headers.get("content-length")
+            if length is not None and not length.strip().isdigit():
+                raise ApiError(400, "Content-Length is not a number")
+            if length is not None and int(length) > limit:
+                raise too_large
+            await self.app(scope, receive_wrapper, send_wrapper)
+        except Exception as exc:  # noqa: BLE001 - the one place that turns anything into an answer
+            if isinstance(exc, _BodyTooLarge):
+                exc = too_large
+            if not isinstance(exc, ApiError):
+                log.error("request %s %s %s failed: %s", rid, scope.get("method"), scope.get("path"), _where(exc))
+                exc = ApiError(500, f"internal error: nothing was checked, do not publish; "
+                                    f"report request id {rid}")
+            if status == 0:
+                resp = _error_response(exc.status, exc.message, rid, exc.fields, exc.headers)
+                await resp(scope, receive, send_wrapper)
+        finally:
+            path = scope.get("path", "")
+            access_log.info("%s %s %d %.1fms rid=%s key=%s", scope.get("method"),
+                            path if path in KNOWN_PATHS else "<other path>", status,
+                            (time.perf_counter() - started) * 1000, rid, state.get("key_name", "-"))
+
+
+# ----------------------------------------------------------------------------------------------
+# The scanning engine of one worker process
+# ----------------------------------------------------------------------------------------------
+class _Engine:
+    """Owns the loaded Scanner: one scan thread (CPU-bound; the models are not shared between
+    threads), one store thread (writes overlap the next scan) and the registry refresh."""
+
+    def __init__(self, store: Any, scanner: Any, settings: Settings):
+        self.store = store
+        self.scanner = scanner
+        self.settings = settings
+        self.pending = 0
+        self._scan_pool = ThreadPoolExecutor(1, thread_name_prefix="medspa-api-scan")
+        self._store_pool = ThreadPoolExecutor(1, thread_name_prefix="medspa-api-store")
+        self._registry_mark: tuple[Any, ...] | None = None
+        self._registry_checked = 0.0
+        self._lock = threading.Lock()
+
+    def start(self) -> None:
+        """Load the store and the models (once per worker) and warm them up."""
+        if self.store is None:
+            from .store import Store
+
+            self.store = Store()
+        if self.scanner is None:
             from .engine import Scanner
 
-            state["scanner"] = await run_in_threadpool(Scanner, store=state["store"])
-        yield
+            self.scanner = Scanner(store=self.store)
+        self._scan_pool.submit(self._warm_up).result()
+        log.info("reply gate ready: rule pack %s, pid %d", self.scanner.rule_pack, os.getpid())
 
-    app = FastAPI(title="MedSpa Compliance Scanner: reply gate", version="1.0", lifespan=lifespan,
-                  description="Checks review replies, posts and messages for patient information before they go out.")
+    def _warm_up(self) -> None:
+        self._refresh()
+        self.scanner.scan(Item(id="warm-up", kind="reply", channel="google", text="Thank you for the kind words!"))
+
+    def close(self) -> None:
+        self._scan_pool.shutdown(wait=False, cancel_futures=True)
+        self._store_pool.shutdown(wait=True)
+
+    # -- keeping a long-running scanner current -------------------------------------------------
+    def _registry_fingerprint(self, registry: Any) -> tuple[Any, ...]:
+        from sqlalchemy import func, select
+
+        from .audit import AuditEntry
+
+        with registry.store.session() as s:
+            last = s.execute(select(func.max(AuditEntry.id)).where(AuditEntry.action.like("registry.%"))).scalar()
+            try:
+                from .registry import Authorization
+
+                count = s.execute(select(func.count()).select_from(Authorization)).scalar()
+            except ImportError:
+                count = None
+        return (last, count)
+
+    def _refresh(self) -> None:
+        """Judge authorizations as of today, and reload the registry when it changed (scan thread)."""
+        self.scanner.as_of = date.today()
+        registry = getattr(self.scanner, "registry", None)
+        if registry is None or not hasattr(registry, "reload"):
+            return
+        now = time.monotonic()
+        if now - self._registry_checked < self.settings.registry_refresh_seconds:
+            return
+        self._registry_checked = now
+        mark = self._registry_fingerprint(registry)
+        if self._registry_mark is not None and mark != self._registry_mark:
+            registry.reload()
+            log.info("authorization registry reloaded (%d records)", len(registry))
+        self._registry_mark = mark
+
+    # -- work -----------------------------------------------------------------------------------
+    def _scan(self, items: list[Item]) -> list[ScanResult]:
+        self._refresh()
+        return list(self.scanner.scan_many(items))
+
+    def _save(self, pairs: list[tuple[Item, ScanResult]], key_name: str) -> None:
+        run = self.store.start_run("api", actor=key_name, rule_pack=self.scanner.rule_pack)
+        self.store.save_results(run, pairs, source="api", submitted_by=key_name)
+        counts: dict[str, int] = {"items": len(pairs)}
+        for _, r in pairs:
+            counts[r.verdict] = counts.get(r.verdict, 0) + 1
+        self.store.finish_run(run, counts)
+
+    async def check(self, items: list[Item], stored: list[Item], key_name: str) -> list[ScanResult]:
+        """Scan on the scan thread, then store on the store thread; answers only once stored."""
+        with self._lock:
+            if self.pending >= self.settings.max_pending:
+                raise ApiError(503, "server busy: too many checks queued; retry shortly", headers={"Retry-After": "1"})
+            self.pending += 1
+        try:
+            loop = asyncio.get_running_loop()
+            results = await loop.run_in_executor(self._scan_pool, self._scan, items)
+            await loop.run_in_executor(self._store_pool, self._save, list(zip(stored, results, strict=True)),
+                                       key_name)
+            return results
+        finally:
+            with self._lock:
+                self.pending -= 1
+
+
+# ----------------------------------------------------------------------------------------------
+# Request parsing
+# ----------------------------------------------------------------------------------------------
+def _sniff(head: bytes) -> str | None:
+    """The image type from its first bytes (the declared Content-Type is not trusted)."""
+    if head.startswith(b"\xff\xd8\xff"):
+        return ".jpg"
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return ".png"
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return ".webp"
+    if head[:6] in (b"GIF87a", b"GIF89a"):
+        return ".gif"
+    if head[4:8] == b"ftyp" and head[8:12] in HEIF_BRANDS:
+        return ".avif" if head[8:12] in (b"avif", b"avis") else ".heic"
+    if head[:4] in (b"II*\x00", b"MM\x00*"):
+        return ".tif"
+    if head[:2] == b"BM":
+        return ".bmp"
+    return None
+
+
+def _safe_name(filename: str | None, index: int, ext: str) -> str:
+    base = Path((filename or "").replace("\\", "/")).name
+    base = re.sub(r"[^A-Za-z0-9._-]+", "_", base).strip("._")[:100]
+    return base or f"image{index + 1}{ext}"
+
+
+def _bad_strings(value: Any, path: str) -> str | None:
+    """The path of the first string that is not valid Unicode (lone surrogates from JSON escapes)."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return path
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            bad = _bad_strings(k, path) or _bad_strings(v, f"{path}.{k}" if path else str(k))
+            if bad:
+                return bad
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            bad = _bad_strings(v, f"{path}[{i}]")
+            if bad:
+                return bad
+    return None
+
+
+def _field_problems(exc: ValidationError, prefix: str) -> list[dict[str, str]]:
+    out = []
+    for e in exc.errors(include_input=False, include_url=False):
+        loc = ".".join(str(x) for x in e.get("loc", ()))
+        field = f"{prefix}.{loc}" if prefix and loc else (prefix or loc or "item")
+        head = str(e.get("loc", ("",))[0]) if e.get("loc") else ""
+        if head == "kind":
+            problem = f"must be one of {', '.join(KINDS)}"
+        elif head == "channel":
+            problem = f"must be one of {', '.join(CHANNELS)}"
+        else:
+            problem = str(e.get("msg", "invalid")).replace("Value error, ", "")
+        out.append({"field": field, "problem": problem})
+    return out
+
+
+def _to_item(data: Any, image_paths: list[str], image_names: list[str], default_id: str,
+             prefix: str = "") -> tuple[Item, Item]:
+    """(the Item to scan, the Item to store) or an ApiError naming the field; never quotes content."""
+    where = prefix or "body"
+
+    def bad(field: str, problem: str) -> ApiError:
+        name = f"{prefix}.{field}" if prefix else field
+        return ApiError(422, f"invalid item: {name}: {problem}", [{"field": name, "problem": problem}])
+
+    if not isinstance(data, dict):
+        raise ApiError(422, f"invalid item: {where}: expected a JSON object (an item)",
+                       [{"field": where, "problem": "expected a JSON object (an item)"}])
+    surrogate = _bad_strings(data, "")
+    if surrogate is not None:
+        raise bad(surrogate or "item", "not valid Unicode (unpaired surrogate)")
+    data = dict(data)
+    for required in ("kind", "channel"):
+        if required not in data:
+            raise bad(required, "required")
+    if "text" not in data and not image_paths:
+        raise bad("text", "required")
+    named = data.pop("images", None)
+    if named:
+        if not image_paths:
+            raise bad("images", "send images as multipart/form-data file uploads; a JSON item cannot name files")
+        if not isinstance(named, list) or not all(isinstance(n, str) for n in named):
+            raise bad("images", "expected a list of uploaded file names")
+        for i, n in enumerate(named):
+            if _safe_name(n, i, "") not in image_names:
+                raise bad(f"images[{i}]", "no uploaded file has this name")
+    if data.get("id") is None:
+        data["id"] = default_id
+    try:
+        item = Item(**data, images=image_paths)
+    except ValidationError as exc:
+        problems = _field_problems(exc, prefix)
+        raise ApiError(422, "invalid item: " + "; ".join(f"{p['field']}: {p['problem']}" for p in problems),
+                       problems) from None
+    except TypeError:
+        raise bad("item", "unexpected fields") from None
+    if not item.text.strip() and not item.images:
+        raise bad("text", "empty: nothing to check")
+    return item, item.model_copy(update={"images": list(image_names)})
+
+
+async def _read_json(request: Request) -> Any:
+    body = await request.body()
+    if not body.strip():
+        raise _invalid("body", "empty: send an item as JSON")
+    try:
+        return json.loads(body.decode("utf-8-sig"))
+    except UnicodeDecodeError as exc:
+        raise _invalid("body", f"not valid UTF-8 (byte {exc.start})") from None
+    except json.JSONDecodeError as exc:
+        raise _invalid("body", f"not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})") from None
+    except RecursionError:
+        raise _invalid("body", "JSON nested too deeply") from None
+
+
+def _media_type(request: Request) -> str:
+    return request.headers.get("content-type", "").split(";")[0].strip().lower()
+
+
+# ----------------------------------------------------------------------------------------------
+# The app
+# ----------------------------------------------------------------------------------------------
+ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorBody, "description": "malformed request (Content-Length, multipart framing)"},
+    401: {"model": ErrorBody, "description": "missing, invalid or revoked API key"},
+    413: {"model": ErrorBody, "description": "body, image, image count or batch too large"},
+    415: {"model": ErrorBody, "description": "unsupported content type or image type"},
+    422: {"model": ErrorBody, "description": "invalid item; `fields` names each problem"},
+    429: {"model": ErrorBody, "description": "rate limit exceeded; see Retry-After"},
+    500: {"model": ErrorBody, "description": "internal error; nothing was checked, do not publish"},
+    503: {"model": ErrorBody, "description": "server busy or starting; retry"},
+}
+
+
+def create_app(store: Any = None, scanner: Any = None, settings: Settings | None = None) -> FastAPI:
+    """The reply-gate app. With no store/scanner, the lifespan loads them ($MEDSPA_SCAN_HOME)."""
+    settings = settings or Settings.from_env()
+    engine = _Engine(store, scanner, settings)
     limiter = apikeys.RateLimiter(settings.rate_per_minute)
 
-    @app.middleware("http")
-    async def limits_and_errors(request: Request, call_next):
-        rid = uuid.uuid4().hex[:12]
-        length = request.headers.get("content-length")
-        if length and length.isdigit() and int(length) > settings.max_body_bytes:
-            return _error(413, f"request body is {int(length):,} bytes; the limit is {settings.max_body_bytes:,}")
-        try:
-            response = await call_next(request)
-        except Exception as exc:  # generic 500: the detail goes to the log, without content
-            log.error("request %s %s failed: %s", rid, request.url.path, type(exc).__name__)
-            return _error(500, "internal error", request_id=rid)
-        response.headers["X-Request-Id"] = rid
-        return response
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await run_in_threadpool(engine.start)
+        yield
+        engine.close()
+
+    app = FastAPI(
+        title="MedSpa Compliance Scanner: reply gate", version="1", lifespan=lifespan,
+        description="Checks review replies, posts and messages for patient information before they go out. "
+                    "Publish only when `verdict` is `pass`; otherwise offer `suggested_text`.",
+    )
+    app.state.engine = engine
+    app.add_middleware(_Guard, settings=settings)
+
+    @app.exception_handler(ApiError)
+    async def api_error(request: Request, exc: ApiError) -> JSONResponse:
+        return _error_response(exc.status, exc.message, _rid(request.scope), exc.fields, exc.headers)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return _error_response(exc.status_code, str(exc.detail), _rid(request.scope),
+                               headers=dict(exc.headers) if exc.headers else None)
 
     @app.exception_handler(RequestValidationError)
-    async def validation_error(request: Request, exc: RequestValidationError):
-        fields = [{"field": ".".join(str(x) for x in e.get("loc", ()) if x != "body") or "body",
-                   "problem": e.get("msg", "invalid")} for e in exc.errors()]
-        return _error(422, "invalid request", fields=fields)
+    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = [{"field": ".".join(str(x) for x in e.get("loc", ())), "problem": str(e.get("msg", "invalid"))}
+                    for e in exc.errors()]
+        return _error_response(422, "invalid request", _rid(request.scope), problems)
 
-    def auth(request: Request) -> str:
-        header = request.headers.get("authorization", "")
-        scheme, _, key = header.partition(" ")
-        name = apikeys.verify(state["store"], key.strip()) if scheme.lower() == "bearer" and key else None
-        if name is None:
-            raise HTTPException(401, "missing or invalid API key (send Authorization: Bearer KEY)",
-                                headers={"WWW-Authenticate": "Bearer"})
-        ok, wait = limiter.allow(name)
+    def authenticate(request: Request) -> apikeys.KeyInfo:
+        """The caller's key (401 without a valid one, 429 over its rate limit). Runs in the thread pool."""
+        scheme, _, token = request.headers.get("authorization", "").partition(" ")
+        info = apikeys.verify(engine.store, token.strip()) if scheme.lower() == "bearer" else None
+        if info is None:
+            raise ApiError(401, "missing, invalid or revoked API key: send 'Authorization: Bearer KEY' "
+                                "(create one with 'medspa-scan apikeys create NAME')",
+                           headers={"WWW-Authenticate": "Bearer"})
+        request.state.key_name = info.name
+        limit = info.rate_per_minute or settings.rate_per_minute
+        ok, wait = limiter.allow(info.name, limit)
         if not ok:
-            raise HTTPException(429, f"rate limit of {settings.rate_per_minute} requests a minute exceeded",
-                                headers={"Retry-After": str(wait)})
-        return name
+            raise ApiError(429, f"rate limit of {limit} requests a minute exceeded for key {info.name!r}; "
+                                f"retry in {wait} s", headers={"Retry-After": str(wait)})
+        return info
 
-    def _scan_and_store(items: list[Item], key_name: str):
-        sc = state["scanner"]
-        results = list(sc.scan_many(items))
-        st = state["store"]
-        run = st.start_run("api", actor=key_name, rule_pack=sc.rule_pack)
-        st.save_results(run, list(zip(items, results, strict=True)), source="api", submitted_by=key_name)
-        counts: dict[str, int] = {"items": len(items)}
-        for r in results:
-            counts[r.verdict] = counts.get(r.verdict, 0) + 1
-        st.finish_run(run, counts)
-        return results
+    def ready() -> None:
+        if engine.scanner is None:
+            raise ApiError(503, "starting: models are loading", headers={"Retry-After": "2"})
 
-    def _item(data: dict[str, Any], images: list[str] | None = None) -> Item:
-        data = {k: v for k, v in data.items() if k != "images"}
-        return Item(**data, images=images or [])
-
-    @app.get("/healthz")
+    @app.get("/healthz", openapi_extra={"security": []},
+             responses={503: {"model": ErrorBody, "description": "starting"}})
     async def healthz() -> dict[str, Any]:
-        sc = state["scanner"]
-        return {"status": "ok", "rule_pack": sc.rule_pack if sc else None}
+        """Liveness and readiness (no key needed)."""
+        ready()
+        return {"status": "ok", "rule_pack": engine.scanner.rule_pack}
 
-    @app.get("/v1/rules")
-    async def rules(_: str = Depends(auth)) -> dict[str, Any]:
-        pack = state["scanner"].rules
-        return {"version": pack.version, "rules": [
-            {k: v for k, v in r.meta().items() if k != "examples"} for r in pack.rules]}
+    @app.get("/v1/rules", response_model=RulesResponse, responses={k: ERRORS[k] for k in (401, 429, 500)})
+    async def rules(key: apikeys.KeyInfo = Depends(authenticate)) -> JSONResponse:  # noqa: B008
+        """The loaded rule pack: every rule's id, category, severity, message, rationale, remediation, citation."""
+        ready()
+        pack = engine.scanner.rules
+        return JSONResponse({"version": pack.version, "rules": [
+            {k: v for k, v in r.meta().items() if k != "examples"} for r in pack.rules]})
 
-    @app.post("/v1/check", response_model=CheckResult, responses={
-        413: {"description": "body or image too large"}, 415: {"description": "unsupported image type"},
-        422: {"description": "invalid item"}, 401: {"description": "missing key"}, 429: {"description": "rate limit"}},
-        openapi_extra={"requestBody": {"content": {
-            "application/json": {"schema": CheckItem.model_json_schema()},
-            "multipart/form-data": {"schema": {"type": "object", "properties": {
-                "item": {"type": "string", "description": "the item as JSON"},
-                "images": {"type": "array", "items": {"type": "string", "format": "binary"}}}}}},
-            "required": True}})
-    async def check(request: Request, key_name: str = Depends(auth)):
-        ctype = request.headers.get("content-type", "")
-        tmp: tempfile.TemporaryDirectory | None = None
+    check_body = {"requestBody": {"required": True, "content": {
+        "application/json": {"schema": CheckItem.model_json_schema(ref_template="#/components/schemas/{model}")},
+        "multipart/form-data": {
+            "schema": {"type": "object", "required": ["item"], "properties": {
+                "item": {"type": "string", "description": "the item as JSON text (same fields as the JSON body; "
+                                                           "`text` may be empty when images are attached)"},
+                "images": {"type": "array", "items": {"type": "string", "format": "binary"},
+                           "description": f"image files ({IMAGE_TYPES}); each up to the server's image size limit"},
+            }},
+            "encoding": {"images": {"contentType": "image/jpeg, image/png, image/webp, image/heic, image/avif"}},
+        }}}}
+
+    @app.post("/v1/check", response_model=CheckResult, openapi_extra=check_body,
+              responses={k: v for k, v in ERRORS.items()})
+    async def check(request: Request, key: apikeys.KeyInfo = Depends(authenticate)) -> JSONResponse:  # noqa: B008
+        """Check one item (JSON, or multipart with an `item` JSON field and image files)."""
+        ready()
+        rid = _rid(request.scope)
+        media = _media_type(request)
+        tmp: Path | None = None
         try:
-            if ctype.startswith("multipart/form-data"):
-                form = await request.form()
-                raw = form.get("item")
-                if not isinstance(raw, str):
-                    return _error(422, "invalid request", fields=[{"field": "item", "problem": "required (JSON)"}])
-                try:
-                    data = json.loads(raw)
-                except json.JSONDecodeError:
-                    return _error(422, "invalid request", fields=[{"field": "item", "problem": "not JSON"}])
-                uploads = [u for u in form.getlist("images") if isinstance(u, UploadFile)]
-                tmp = tempfile.TemporaryDirectory(prefix="medspa-api-")
-                paths = []
-                for i, up in enumerate(uploads):
-                    ext = IMAGE_TYPES.get((up.content_type or "").split(";")[0].strip())
-                    if ext is None:
-                        return _error(415, f"images[{i}]: unsupported type {up.content_type!r}; "
-                                           f"send {', '.join(IMAGE_TYPES)}")
-                    blob = await up.read(settings.max_image_bytes + 1)
-                    if len(blob) > settings.max_image_bytes:
-                        return _error(413, f"images[{i}] is larger than {settings.max_image_bytes:,} bytes")
-                    p = Path(tmp.name) / f"upload{i}{ext}"
-                    p.write_bytes(blob)
-                    paths.append(str(p))
-            elif ctype.startswith("application/json") or not ctype:
-                try:
-                    data = json.loads(await request.body() or b"{}")
-                except (json.JSONDecodeError, UnicodeDecodeError):
-                    return _error(422, "invalid request", fields=[{"field": "body", "problem": "not JSON"}])
-                paths = []
-                if isinstance(data, dict) and data.get("images"):
-                    return _error(422, "invalid request", fields=[{"field": "images",
-                                                                   "problem": "send images as multipart uploads"}])
+            if media == "multipart/form-data":
+                tmp = Path(tempfile.mkdtemp(prefix="medspa-api-"))
+                data, paths, names = await _read_multipart(request, tmp, settings)
+            elif media in JSON_TYPES or media.endswith("+json"):
+                data, paths, names = await _read_json(request), [], []
             else:
-                return _error(415, f"unsupported content type {ctype.split(';')[0]!r}; send JSON or multipart")
-            if not isinstance(data, dict):
-                return _error(422, "invalid request", fields=[{"field": "body", "problem": "expected an object"}])
-            try:
-                item = _item(data, paths)
-            except (ValidationError, TypeError) as exc:
-                return _error(422, "invalid request", fields=_fields(exc))
-            if not item.text.strip() and not item.images:
-                return _error(422, "invalid request", fields=[{"field": "text", "problem": "empty"}])
-            result = (await run_in_threadpool(_scan_and_store, [item], key_name))[0]
-            return result.public()
+                raise ApiError(415, "unsupported content type: send application/json, or multipart/form-data "
+                                    "with an `item` field and image files")
+            item, stored = _to_item(data, paths, names, default_id=rid)
+            [result] = await engine.check([item], [stored], key.name)
         finally:
             if tmp is not None:
-                tmp.cleanup()
+                shutil.rmtree(tmp, ignore_errors=True)
+        return JSONResponse(result.public())
 
-    @app.post("/v1/batch", responses={413: {"description": "too many items"}})
-    async def batch(body: BatchRequest, key_name: str = Depends(auth)):
-        if len(body.items) > settings.max_batch:
-            return _error(413, f"{len(body.items)} items; the limit is {settings.max_batch} per request")
-        good: list[tuple[int, Item]] = []
-        out: list[dict[str, Any] | None] = [None] * len(body.items)
-        for i, data in enumerate(body.items):
+    batch_body = {"requestBody": {"required": True, "content": {"application/json": {
+        "schema": BatchRequest.model_json_schema(ref_template="#/components/schemas/{model}")}}}}
+
+    @app.post("/v1/batch", response_model=BatchResponse, openapi_extra=batch_body,
+              responses={k: v for k, v in ERRORS.items()})
+    async def batch(request: Request, key: apikeys.KeyInfo = Depends(authenticate)) -> JSONResponse:  # noqa: B008
+        """Check up to the server's batch limit of items (JSON, no images). A bad item is reported with its
+        index and the others are still checked."""
+        ready()
+        rid = _rid(request.scope)
+        media = _media_type(request)
+        if not (media in JSON_TYPES or media.endswith("+json")):
+            raise ApiError(415, "unsupported content type: send application/json ({\"items\": [...]})")
+        data = await _read_json(request)
+        raw = data.get("items") if isinstance(data, dict) else data
+        if isinstance(data, dict) and set(data) - {"items"}:
+            raise _invalid(sorted(set(data) - {"items"})[0][:60], "unexpected field; send {\"items\": [...]}")
+        if not isinstance(raw, list):
+            raise _invalid("items", "required: a JSON array of items")
+        if len(raw) > settings.max_batch:
+            raise ApiError(413, f"batch has {len(raw)} items; the limit is {settings.max_batch} per request")
+        if not raw:
+            raise _invalid("items", "empty: nothing to check")
+        out: list[dict[str, Any] | None] = [None] * len(raw)
+        good: list[tuple[int, Item, Item]] = []
+        for i, obj in enumerate(raw):
             try:
-                if data.get("images"):
-                    raise ValueError("images are not accepted in a batch; use /v1/check")
-                good.append((i, _item(data)))
-            except (ValidationError, TypeError, ValueError) as exc:
-                out[i] = {"index": i, "id": str(data.get("id", ""))[:200], "error": "invalid item",
-                          "fields": _fields(exc)}
+                item, stored = _to_item(obj, [], [], default_id=f"{rid}-{i}", prefix=f"items[{i}]")
+                good.append((i, item, stored))
+            except ApiError as exc:
+                ident = obj.get("id") if isinstance(obj, dict) and isinstance(obj.get("id"), str) else None
+                out[i] = {"index": i, "id": ident[:200] if ident and _bad_strings(ident, "") is None else None,
+                          "error": "invalid item", "fields": exc.fields or []}
+        counts: dict[str, int] = {"items": len(raw), "invalid": len(raw) - len(good)}
         if good:
-            results = await run_in_threadpool(_scan_and_store, [it for _, it in good], key_name)
-            for (i, _), res in zip(good, results, strict=True):
-                out[i] = res.public()
-        return {"results": out}
+            results = await engine.check([g[1] for g in good], [g[2] for g in good], key.name)
+            for (i, _, _), res in zip(good, results, strict=True):
+                out[i] = {"index": i, **res.public()}
+                counts[res.verdict] = counts.get(res.verdict, 0) + 1
+        return JSONResponse({"results": out, "counts": counts})
 
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+        comps = schema.setdefault("components", {})
+        comps.setdefault("securitySchemes", {})["bearerAuth"] = {
+            "type": "http", "scheme": "bearer", "description": "an API key from `medspa-scan apikeys create NAME`"}
+        schemas = comps.setdefault("schemas", {})
+        for model in (CheckItem, BatchRequest):
+            full = model.model_json_schema(ref_template="#/components/schemas/{model}")
+            schemas.update(full.pop("$defs", {}))
+        schema["security"] = [{"bearerAuth": []}]
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
     return app
 
 
-def _fields(exc: Exception) -> list[dict[str, str]]:
-    if isinstance(exc, ValidationError):
-        return [{"field": ".".join(str(x) for x in e.get("loc", ())) or "item",
-                 "problem": e.get("msg", "invalid").replace("Value error, ", "")} for e in exc.errors()]
-    return [{"field": "item", "problem": str(exc)[:200]}]
+async def _read_multipart(request: Request, tmp: Path, settings: Settings) -> tuple[Any, list[str], list[str]]:
+    """The `item` JSON and the uploaded images saved under TMP (type sniffed, size checked)."""
+    try:
+        form = await request.form(max_files=settings.max_images, max_fields=20, max_part_size=settings.max_body_bytes)
+    except StarletteHTTPException as exc:
+        detail = str(exc.detail)
+        if "Too many files" in detail:
+            raise ApiError(413, f"too many images: the limit is {settings.max_images} per item") from None
+        if "exceeded maximum size" in detail:
+            raise ApiError(413, f"the `item` field is too large: the limit is {settings.max_body_bytes:,} bytes") from None
+        if "Too many fields" in detail:
+            raise ApiError(413, "too many form fields: send `item` and image files only") from None
+        raise ApiError(400, "the multipart body could not be parsed") from None
+    try:
+        raw = form.get("item")
+        if raw is None:
+            raise _invalid("item", "required: the item as JSON text")
+        if isinstance(raw, UploadFile):
+            blob = await raw.read(settings.max_body_bytes + 1)
+            if len(blob) > settings.max_body_bytes:
+                raise ApiError(413, f"the `item` field is too large: the limit is {settings.max_body_bytes:,} bytes")
+        else:
+            blob = raw.encode("utf-8", "surrogatepass")
+        try:
+            data = json.loads(blob.decode("utf-8-sig"))
+        except UnicodeDecodeError as exc:
+            raise _invalid("item", f"not valid UTF-8 (byte {exc.start})") from None
+        except json.JSONDecodeError as exc:
+            raise _invalid("item", f"not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})") from None
+        except RecursionError:
+            raise _invalid("item", "JSON nested too deeply") from None
+        uploads = [(field, v) for field, v in form.multi_items() if isinstance(v, UploadFile) and field != "item"]
+        others = [field for field, v in form.multi_items() if not isinstance(v, UploadFile) and field != "item"]
+        if others:
+            raise _invalid(others[0][:60], "unexpected form field: send `item` and image files only")
+        paths: list[str] = []
+        names: list[str] = []
+        for i, (field, up) in enumerate(uploads):
+            label = f"image {i + 1} (form field {field[:40]!r})"
+            head = await up.read(32)
+            if not head:
+                raise _invalid(field[:60], f"{label} is empty")
+            ext = _sniff(head)
+            if ext is None:
+                raise ApiError(415, f"{label}: unsupported image type; send {IMAGE_TYPES}")
+            name = _safe_name(up.filename, i, ext)
+            if name in names:
+                name = f"{i + 1}-{name}"
+            folder = tmp / str(i)
+            folder.mkdir()
+            dest = folder / name
+            size = len(head)
+            with dest.open("wb") as out:
+                out.write(head)
+                while chunk := await up.read(1 << 20):
+                    size += len(chunk)
+                    if size > settings.max_image_bytes:
+                        raise ApiError(413, f"{label} is larger than the {settings.max_image_bytes:,}-byte limit")
+                    out.write(chunk)
+            paths.append(str(dest))
+            names.append(name)
+        return data, paths, names
+    finally:
+        await form.close()
 
 
 def app_factory() -> FastAPI:
-    """Entry point for uvicorn workers: each worker loads the models once."""
+    """What uvicorn workers call (`medspa-scan serve`): settings from the environment, models loaded
+    in each worker's lifespan."""
     return create_app()
