@@ -59,6 +59,9 @@ NOT_NAMES = {
     "absolutely", "definitely", "unfortunately", "honestly", "well", "oh", "ah", "hmm", "yay", "cheers",
     "xoxo", "luma", "babe", "girl", "hun", "friend", "friends", "team", "everyone", "y'all",
     "dr", "mr", "mrs", "ms", "miss", "prof", "nurse", "doctor",
+    "mother", "father", "mom", "dad", "valentine", "president", "memorial", "labor", "christmas", "halloween",
+    "easter", "thanksgiving", "st", "saint", "new", "year", "today", "tonight", "tomorrow", "botox", "spring",
+    "summer", "fall", "winter", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday",
 }
 
 
@@ -297,7 +300,7 @@ class TextAnalyzer:
             lead = re.match(r"(?:(?:dr|mr|mrs|ms|miss)\.?\s+)", seg, re.I)
             if lead and kind == "name":
                 reason = reason + "+title"
-            seg_clean = seg.rstrip(".,!?;:'’ ")
+            seg_clean = re.split(r"\s+[-–—]\s*|[,:;!?\n(]", seg)[0].rstrip(".,!?;:'’ ")
             end = start + len(seg_clean)
             if end <= start:
                 return
