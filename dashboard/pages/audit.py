@@ -1,8 +1,13 @@
 """Audit log (compliance and admin): every registry change and review decision, filter and export."""
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import pandas as pd
 import streamlit as st
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # dashboard/ when a page runs alone
 from _common import COMPLIANCE, get_store, require
 
 from scanner import audit

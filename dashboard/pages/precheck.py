@@ -3,11 +3,14 @@ fix, face boxes on the image and the suggested safe text; submit it for approval
 from __future__ import annotations
 
 import html
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 import streamlit as st
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # dashboard/ when a page runs alone
 from _common import ALL_ROLES, get_scanner, get_store, require, verdict_badge
 
 from scanner import review

@@ -2,9 +2,13 @@
 approve, reject, or mark a finding as a false positive with a justification (all audit-logged)."""
 from __future__ import annotations
 
+import sys
 from datetime import date, timedelta
+from pathlib import Path
 
 import streamlit as st
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # dashboard/ when a page runs alone
 from _common import COMPLIANCE, get_store, require
 
 from scanner import review

@@ -1,12 +1,15 @@
 """Registry (compliance and admin only): authorizations with status, revoke, import, enroll a photo."""
 from __future__ import annotations
 
+import sys
 import tempfile
 from datetime import date
 from pathlib import Path
 
 import pandas as pd
 import streamlit as st
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # dashboard/ when a page runs alone
 from _common import COMPLIANCE, get_store, require
 
 from scanner.crypto import KeyError_

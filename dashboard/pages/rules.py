@@ -1,7 +1,12 @@
 """Rules, generated from the rule data: what each rule finds, why it matters, what to write instead."""
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import streamlit as st
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # dashboard/ when a page runs alone
 from _common import ALL_ROLES, get_scanner, require
 
 require(*ALL_ROLES)

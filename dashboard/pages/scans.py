@@ -1,8 +1,13 @@
 """Published scans: runs, findings by category, channel and week, drill-down and CSV export."""
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import pandas as pd
 import streamlit as st
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # dashboard/ when a page runs alone
 from _common import COMPLIANCE, get_store, require
 
 from scanner import review
