@@ -4,7 +4,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 KINDS = ("post", "reply", "comment", "message")
 CHANNELS = ("instagram", "facebook", "tiktok", "google", "yelp", "website", "email", "sms")
@@ -47,34 +47,20 @@ class Item(BaseModel):
     images: list[str] = Field(default_factory=list)
     permalink: str | None = None
 
-    @field_validator("kind")
+    @field_validator("kind", "channel")
     @classmethod
-    def _kind(cls, v: str) -> str:
+    def _one_of(cls, v: str, info: ValidationInfo) -> str:
+        allowed = KINDS if info.field_name == "kind" else CHANNELS
         v = v.strip().lower()
-        if v not in KINDS:
-            raise ValueError(f"unknown kind {v!r}; expected one of {', '.join(KINDS)}")
+        if v not in allowed:
+            raise ValueError(f"unknown {info.field_name} {v!r}; expected one of {', '.join(allowed)}")
         return v
 
-    @field_validator("channel")
+    @field_validator("text", "in_reply_to")
     @classmethod
-    def _channel(cls, v: str) -> str:
-        v = v.strip().lower()
-        if v not in CHANNELS:
-            raise ValueError(f"unknown channel {v!r}; expected one of {', '.join(CHANNELS)}")
-        return v
-
-    @field_validator("text")
-    @classmethod
-    def _text(cls, v: str) -> str:
-        if len(v) > MAX_TEXT_CHARS:
-            raise ValueError(f"text is {len(v):,} characters; the limit is {MAX_TEXT_CHARS:,}")
-        return v
-
-    @field_validator("in_reply_to")
-    @classmethod
-    def _reply(cls, v: str | None) -> str | None:
+    def _size(cls, v: str | None, info: ValidationInfo) -> str | None:
         if v is not None and len(v) > MAX_TEXT_CHARS:
-            raise ValueError(f"in_reply_to is {len(v):,} characters; the limit is {MAX_TEXT_CHARS:,}")
+            raise ValueError(f"{info.field_name} is {len(v):,} characters; the limit is {MAX_TEXT_CHARS:,}")
         return v
 
     @property
