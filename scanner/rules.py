@@ -427,17 +427,16 @@ def _addressee_name(rule: Rule, ctx: Ctx) -> Iterator[Hit]:
 @detector("visit_date")
 def _visit_date(rule: Rule, ctx: Ctx) -> Iterator[Hit]:
     """An absolute date or weekday tied to someone's visit in a sentence about them."""
-    rx = re.compile(r"\b(?:on|since|for|from|this|next|last)?\s*(?:(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.?\s+\d{1,2}(?:st|nd|rd|th)?"
-                    r"|the \d{1,2}(?:st|nd|rd|th)|(?:mon|tues|wednes|thurs|fri|satur|sun)day|\d{1,2}/\d{1,2}(?:/\d{2,4})?|(?:19|20)\d{2})\b", re.I)
     visit = ctx.lex.regex("visit_nouns")
     for s in ctx.a.sentences:
         if not personal(ctx, s):
             continue
         if ctx.item.kind == "message" and not any(p.role == "third_party" for p in third_party_patients(ctx)):
             continue  # the recipient's own appointment, told to them
-        for m in rx.finditer(s.text):
-            if visit.search(s.text) or re.search(r"\b(treated|seen|came in|see you|since|client|patient|documented)\b", s.text, re.I):
-                yield Hit(s.start + m.start(), s.start + m.end(), m.group(0).strip(), pattern="visit date")
+        for d in ctx.a.spans("VISIT_DATE"):
+            if s.start <= d.start < s.end and (visit.search(s.text) or re.search(
+                    r"\b(treated|seen|came in|see you|since|client|patient|documented)\b", s.text, re.I)):
+                yield Hit(d.start, d.end, d.text, pattern="visit date", score=d.score)
 
 
 @detector("contact_data")
@@ -479,6 +478,8 @@ def _described(rule: Rule, ctx: Ctx) -> Iterator[Hit]:
 
 def _described_hits(ctx: Ctx) -> Iterator[Hit]:
     """A specific client described by details that together can identify them."""
+    for e in ctx.a.spans("INITIALS_WITH_DETAILS"):
+        yield Hit(e.start, e.end, e.text, pattern="initials with age or details", score=e.score)
     occ = ctx.lex.alternation("occupations")
     rx = re.compile(
         rf"\b(?:our|a|one)\s+(?:\d{{1,2}}(?::\d\d)?\s?(?:am|pm)|morning|afternoon|evening|last|first|newest|latest|"

@@ -24,6 +24,12 @@ US_RECOGNIZERS = {
     "UsSsnRecognizer", "SpacyRecognizer",
 }
 STRONG_IDS = {"US_SSN", "CREDIT_CARD", "US_PASSPORT", "US_ITIN", "MEDICAL_LICENSE", "US_BANK_NUMBER"}
+VISIT_DATE_RE = (r"\b(?:(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.?\s+\d{1,2}(?:st|nd|rd|th)?"
+                 r"|the \d{1,2}(?:st|nd|rd|th)|(?:mon|tues|wednes|thurs|fri|satur|sun)day|\d{1,2}/\d{1,2}(?:/\d{2,4})?"
+                 r"|(?:19|20)\d{2})\b")
+# "J.M., 34", "K.L. from Round Rock", "Rachel K., 38, a teacher": initials or first name + initial with details
+INITIALS_RE = (r"\b(?:[A-Z]\.\s?[A-Z]\.|[A-Z][a-z]+ [A-Z]\.)(?=,?\s*(?:\d{2}\b|age[sd]?\b|from [A-Z]|a local|an? \w+ "
+               r"(?:from|in|at)\b))")
 HANDLE_RE = r"(?<![\w@.])@[A-Za-z0-9_](?:[A-Za-z0-9_.]*[A-Za-z0-9_])?"
 SECOND_PERSON = {"you", "your", "yours", "you're", "youre", "you'll", "you've", "yourself", "ya", "u", "ur", "y'all"}
 PLACEHOLDER_RE = re.compile(r"\{[^{}]{1,40}\}|\[[A-Z_ ]{2,30}\]|<<?[A-Za-z_ ]{2,30}>>?")
@@ -184,6 +190,15 @@ class TextAnalyzer:
                 patterns=[Pattern(label.lower(), term_regex(list(self.lexicon.terms(key))).pattern, 0.9)],
                 global_regex_flags=re.IGNORECASE,
             ))
+        registry.add_recognizer(PatternRecognizer(
+            supported_entity="VISIT_DATE", name="VisitDateRecognizer", patterns=[Pattern("visit date", VISIT_DATE_RE, 0.6)],
+            context=["appointment", "visit", "session", "treated", "seen", "came", "consult", "booked"],
+            global_regex_flags=re.IGNORECASE,
+        ))
+        registry.add_recognizer(PatternRecognizer(
+            supported_entity="INITIALS_WITH_DETAILS", name="InitialsWithDetailsRecognizer",
+            patterns=[Pattern("initials with details", INITIALS_RE, 0.7)], global_regex_flags=0,
+        ))
         registry.add_recognizer(PatternRecognizer(
             supported_entity="SOCIAL_HANDLE", name="SocialHandleRecognizer",
             patterns=[Pattern("handle", HANDLE_RE, 0.9)], global_regex_flags=0,
