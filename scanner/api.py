@@ -164,10 +164,6 @@ class BatchResponse(BaseModel):
     counts: dict[str, int]
 
 
-class BatchRequest(BaseModel):
-    items: list[dict[str, Any]] = Field(description="items in the input shape (no images)")
-
-
 class ErrorBody(BaseModel):
     error: str
     request_id: str
@@ -613,7 +609,7 @@ def create_app(store: Any = None, scanner: Any = None, settings: Settings | None
             {k: v for k, v in r.meta().items() if k != "examples"} for r in pack.rules]})
 
     check_body = {"requestBody": {"required": True, "content": {
-        "application/json": {"schema": CheckItem.model_json_schema(ref_template="#/components/schemas/{model}")},
+        "application/json": {"schema": {"$ref": "#/components/schemas/Item"}},
         "multipart/form-data": {
             "schema": {"type": "object", "required": ["item"], "properties": {
                 "item": {"type": "string", "description": "the item as JSON text (same fields as the JSON body; "
@@ -648,8 +644,11 @@ def create_app(store: Any = None, scanner: Any = None, settings: Settings | None
                 shutil.rmtree(tmp, ignore_errors=True)
         return JSONResponse(result.public())
 
-    batch_body = {"requestBody": {"required": True, "content": {"application/json": {
-        "schema": BatchRequest.model_json_schema(ref_template="#/components/schemas/{model}")}}}}
+    batch_body = {"requestBody": {"required": True, "content": {"application/json": {"schema": {
+        "type": "object", "title": "BatchRequest", "required": ["items"], "additionalProperties": False,
+        "properties": {"items": {
+            "type": "array", "minItems": 1, "maxItems": settings.max_batch, "items": {"$ref": "#/components/schemas/Item"},
+            "description": "items in the input shape (no images); a bare JSON array is accepted too"}}}}}}}
 
     @app.post("/v1/batch", response_model=BatchResponse, openapi_extra=batch_body,
               responses={k: v for k, v in ERRORS.items()})
@@ -697,9 +696,9 @@ def create_app(store: Any = None, scanner: Any = None, settings: Settings | None
         comps.setdefault("securitySchemes", {})["bearerAuth"] = {
             "type": "http", "scheme": "bearer", "description": "an API key from `medspa-scan apikeys create NAME`"}
         schemas = comps.setdefault("schemas", {})
-        for model in (CheckItem, BatchRequest):
-            full = model.model_json_schema(ref_template="#/components/schemas/{model}")
-            schemas.update(full.pop("$defs", {}))
+        item = CheckItem.model_json_schema(ref_template="#/components/schemas/{model}")
+        schemas.update(item.pop("$defs", {}))
+        schemas["Item"] = item
         schema["security"] = [{"bearerAuth": []}]
         app.openapi_schema = schema
         return schema
