@@ -4,7 +4,6 @@ from __future__ import annotations
 import argparse
 import getpass
 import os
-import subprocess
 import sys
 
 from . import config
@@ -53,10 +52,10 @@ def launch(host: str, port: int) -> int:
         print("Demo logins: " + ", ".join(f"{n} / {p} ({r})" for n, p, r in created), flush=True)
     cmd = [sys.executable, "-m", "streamlit", "run", str(app), "--server.address", host, "--server.port", str(port),
            "--server.headless", "true", "--browser.gatherUsageStats", "false"]
-    try:
-        return subprocess.call(cmd, env=dict(os.environ, MEDSPA_SCAN_HOME=str(config.home())))
-    except KeyboardInterrupt:
-        return 0
+    sys.stdout.flush()
+    # replace this process with streamlit, so stopping it stops the dashboard (no orphaned server)
+    os.execve(sys.executable, cmd, dict(os.environ, MEDSPA_SCAN_HOME=str(config.home())))
+    return 0  # not reached
 
 
 def cmd_dashboard(args: argparse.Namespace) -> int:
