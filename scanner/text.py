@@ -179,6 +179,8 @@ class TextAnalyzer:
             raise RuntimeError(f"spaCy model '{model_name}' is not installed (set MEDSPA_SCAN_SPACY_MODEL)") from exc
         assert self.nlp_engine.nlp is not None
         self.nlp = self.nlp_engine.nlp["en"]
+        if "lemmatizer" in self.nlp.pipe_names:
+            self.nlp.disable_pipe("lemmatizer")  # no rule reads lemmas; saves a pipeline step per text
         registry = RecognizerRegistry(supported_languages=["en"])
         registry.load_predefined_recognizers(languages=["en"], nlp_engine=self.nlp_engine)
         for rec in list(registry.recognizers):
