@@ -28,24 +28,34 @@ def register(sub: argparse._SubParsersAction) -> None:
     ls.set_defaults(handler=cmd_users_list)
 
 
-def seed_demo_if_empty() -> list[tuple[str, str, str]]:
-    """On an empty store: demo registry, scanned demo drafts and demo users. Returns the users created."""
+def ensure_demo_users() -> list[tuple[str, str, str]]:
+    """Create the demo users when the store has no users at all; returns those created."""
     from . import accounts
     from .store import Store
 
     store = Store()
     if accounts.count(store):
         return []
-    from .demo import seed_and_scan
-
-    seed_and_scan()
     for name, pw, role in DEMO_USERS:
         accounts.add_user(store, name, pw, role, actor="demo")
     return list(DEMO_USERS)
 
 
-def launch(host: str, port: int) -> int:
-    created = seed_demo_if_empty()
+def seed_demo_if_empty() -> list[tuple[str, str, str]]:
+    """On an empty store: demo registry, scanned demo drafts and demo users. Returns the users created."""
+    from . import accounts
+    from .store import Store
+
+    if accounts.count(Store()):
+        return []
+    from .demo import seed_and_scan
+
+    seed_and_scan()
+    return ensure_demo_users()
+
+
+def launch(host: str, port: int, created: list[tuple[str, str, str]]) -> int:
+    """Print the address (and new demo logins), then become the Streamlit server."""
     app = config.PROJECT_ROOT / "dashboard" / "app.py"
     print(f"Dashboard: http://{host}:{port}  (data: {config.home()})", flush=True)
     if created:
@@ -59,7 +69,7 @@ def launch(host: str, port: int) -> int:
 
 
 def cmd_dashboard(args: argparse.Namespace) -> int:
-    return launch(args.host, args.port)
+    return launch(args.host, args.port, seed_demo_if_empty())
 
 
 def cmd_users_add(args: argparse.Namespace) -> int:

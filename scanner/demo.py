@@ -43,10 +43,10 @@ def main() -> int:
     print("\nTry: medspa-scan rules explain PAT002   |   medspa-scan check \"...\" --kind reply")
     app = config.PROJECT_ROOT / "dashboard" / "app.py"
     if app.exists() and os.environ.get("MEDSPA_SCAN_NO_DASHBOARD") != "1":
-        from ._cli_dashboard import launch
+        from ._cli_dashboard import ensure_demo_users, launch
 
         return launch(host=os.environ.get("MEDSPA_SCAN_HOST", "127.0.0.1"),
-                      port=int(os.environ.get("MEDSPA_SCAN_PORT", "8501")))
+                      port=int(os.environ.get("MEDSPA_SCAN_PORT", "8501")), created=ensure_demo_users())
     return 0
 
 
