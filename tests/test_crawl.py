@@ -16,7 +16,6 @@ import pytest
 from PIL import Image
 
 from scanner.crawl import ConfigError, crawl, load_config
-from scanner.engine import Scanner
 from scanner.report import write_report
 from scanner.store import Store
 
@@ -67,9 +66,8 @@ class Handler(BaseHTTPRequestHandler):
         hits = STATE["hits"]
         hits[u.path] = hits.get(u.path, 0) + 1
         base = f"http://127.0.0.1:{self.server.server_port}"
-        if u.path.startswith("/graph/"):
-            if self.headers.get("Authorization") != f"Bearer {TOKEN}":
-                return self.send(401, b'{"error": "no token"}')
+        if u.path.startswith("/graph/") and self.headers.get("Authorization") != f"Bearer {TOKEN}":
+            return self.send(401, b'{"error": "no token"}')
         if u.path == "/graph/PAGE/posts":
             return self.send(200, json.dumps(fb_page(q.get("after", [None])[0], base)).encode())
         if u.path == "/graph/IG/media":
