@@ -176,7 +176,9 @@ def crawl(config_path: str | Path, scanner: Any, store: Store, since: timedelta 
     if on_total:
         on_total(len(todo))
     results = []
-    for r in scanner.scan_many(todo):
+    from .engine import scan_parallel
+
+    for r in scan_parallel(scanner, todo):
         results.append(r)
         if progress:
             progress(1)
