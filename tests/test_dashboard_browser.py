@@ -36,7 +36,7 @@ def dashboard(tmp_path_factory):
     env = dict(os.environ, MEDSPA_SCAN_HOME=str(home))
     port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "scanner", "dashboard", "--port", str(port)], cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     deadline = time.time() + 180
     while time.time() < deadline:
