@@ -441,18 +441,21 @@ def test_registry_changes_and_the_date_reach_a_running_server(text_scanner, tmp_
 
 
 def test_scanning_does_not_block_the_event_loop(server):
-    items = [{**GOOD_REPLY, "id": f"slow-{i}", "text": GOOD_REPLY["text"] * 12} for i in range(5)]
+    long_text = " ".join([GOOD_REPLY["text"]] * 60)  # about 4,300 characters: a scan of ~0.4 s
     done = threading.Event()
+    scan_times = []
 
     def busy():
         with client(server) as c:
-            for _ in range(4):
-                c.post("/v1/batch", json={"items": items})
+            for i in range(3):
+                started = time.perf_counter()
+                assert c.post("/v1/check", json={**GOOD_REPLY, "id": f"long-{i}", "text": long_text}).status_code == 200
+                scan_times.append(time.perf_counter() - started)
         done.set()
 
     t = threading.Thread(target=busy)
     t.start()
-    time.sleep(0.2)
+    time.sleep(0.1)
     worst = 0.0
     while not done.is_set():
         started = time.perf_counter()
@@ -460,7 +463,27 @@ def test_scanning_does_not_block_the_event_loop(server):
         worst = max(worst, time.perf_counter() - started)
         time.sleep(0.05)
     t.join()
+    assert min(scan_times) > 2 * worst, (scan_times, worst)  # a blocked loop would wait out a whole scan
     assert worst < 0.25, f"/healthz took {worst * 1000:.0f} ms while scans were running"
+
+
+def test_a_worker_with_too_many_checks_queued_answers_503(text_scanner, tmp_path):
+    store = Store(f"sqlite:///{tmp_path / 'busy.db'}")
+    key = apikeys.create(store, "eager")
+    app = create_app(store=store, scanner=text_scanner, settings=Settings(max_pending=1))
+    long_text = " ".join([GOOD_REPLY["text"]] * 200)
+    with live_server(app) as base, httpx.Client(base_url=base, headers={"Authorization": f"Bearer {key}"},
+                                                timeout=60) as c:
+        first: list[int] = []
+        t = threading.Thread(target=lambda: first.append(c.post("/v1/check", json={**GOOD_REPLY, "text": long_text})
+                                                         .status_code))
+        t.start()
+        time.sleep(0.3)
+        with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {key}"}) as other:
+            r = other.post("/v1/check", json=GOOD_REPLY)
+        t.join()
+    assert first == [200]
+    assert r.status_code == 503 and r.headers["retry-after"] == "1" and "busy" in r.json()["error"]
 
 
 def test_leftover_temp_dirs_are_not_created_for_json_checks(server, tmp_path, monkeypatch):
