@@ -156,3 +156,12 @@ def test_cli_redact_writes_a_blurred_preview(tmp_path, scanner):
     def sharpness(im):
         return float(np.abs(np.diff(np.asarray(im, dtype=float), axis=1)).mean())
     assert sharpness(blurred) < 0.6 * sharpness(orig)
+
+
+def test_iphone_heic_photo_is_read(scanner, tmp_path):
+    import pillow_heif
+
+    pillow_heif.register_heif_opener()
+    path = tmp_path / "IMG_0001.heic"
+    Image.open(FACES / "obama3.jpg").save(path, format="HEIF")
+    assert "IMG100" in rules(scan(scanner, path))
