@@ -90,7 +90,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     # contend with them (measured: +50% throughput with two workers on two cores)
     for var in THREAD_VARS:
         os.environ.setdefault(var, "1")
-    print(f"medspa-scan API on http://{args.host}:{args.port} (OpenAPI at /openapi.json, docs at /docs); "
+    print(f"medspa-scan API on http://{args.host}:{args.port} (OpenAPI document at /openapi.json); "
           f"{args.workers} worker(s), {settings.rate_per_minute} requests a minute per key; Ctrl-C to stop",
           flush=True)
     config = uvicorn.Config("scanner.api:app_factory", factory=True, host=args.host, port=args.port,

@@ -2,7 +2,7 @@
 
 `create_app(store, scanner, settings)` builds the app; `app_factory()` is what `medspa-scan serve`
 hands to uvicorn (each worker process loads the models once, in the lifespan). Every request but
-/healthz and the OpenAPI document needs `Authorization: Bearer KEY` and is rate limited per key.
+/healthz (the OpenAPI document included) needs `Authorization: Bearer KEY` and is rate limited per key.
 Scans run on one dedicated thread per worker (CPU-bound; the event loop stays free) and every check
 is stored like a CLI run (source "api", actor = the key's name), so the dashboard's queue shows
 reply-gate decisions. Nothing logged or returned in an error carries content: validation errors
@@ -54,8 +54,7 @@ Send = Callable[[Message], Awaitable[None]]
 IMAGE_TYPES = "JPEG, PNG, WebP, HEIC/HEIF, AVIF, GIF, TIFF or BMP"
 HEIF_BRANDS = {b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b"msf1", b"avif", b"avis"}
 JSON_TYPES = ("application/json", "")
-KNOWN_PATHS = {"/v1/check", "/v1/batch", "/v1/rules", "/healthz", "/openapi.json", "/docs", "/redoc",
-               "/docs/oauth2-redirect"}  # any other path is logged as "<other path>": a path may carry content
+KNOWN_PATHS = {"/v1/check", "/v1/batch", "/v1/rules", "/healthz", "/openapi.json"}  # any other path is logged as "<other path>": a path may carry content
 
 
 # ----------------------------------------------------------------------------------------------
@@ -552,6 +551,7 @@ def create_app(store: Any = None, scanner: Any = None, settings: Settings | None
 
     app = FastAPI(
         title="MedSpa Compliance Scanner: reply gate", version="1", lifespan=lifespan,
+        openapi_url=None, docs_url=None, redoc_url=None,  # served below, behind the key like everything else
         description="Checks review replies, posts and messages for patient information before they go out. "
                     "Publish only when `verdict` is `pass`; otherwise offer `suggested_text`.",
     )
@@ -687,6 +687,10 @@ def create_app(store: Any = None, scanner: Any = None, settings: Settings | None
                 out[i] = {"index": i, **res.public()}
                 counts[res.verdict] = counts.get(res.verdict, 0) + 1
         return JSONResponse({"results": out, "counts": counts})
+
+    @app.get("/openapi.json", include_in_schema=False)
+    async def openapi_document(key: apikeys.KeyInfo = Depends(authenticate)) -> JSONResponse:  # noqa: B008
+        return JSONResponse(app.openapi())
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema:

@@ -351,7 +351,10 @@ def test_rules_lists_the_loaded_pack(server):
 
 
 def test_openapi_document_describes_auth_and_both_body_types(server):
-    spec = httpx.get(server["base"] + "/openapi.json").json()
+    assert httpx.get(server["base"] + "/openapi.json").status_code == 401  # only /healthz is open
+    assert httpx.get(server["base"] + "/docs").status_code == 404  # Swagger UI would need a CDN and no key
+    with client(server) as c:
+        spec = c.get("/openapi.json").json()
     assert spec["components"]["securitySchemes"]["bearerAuth"]["scheme"] == "bearer"
     check = spec["paths"]["/v1/check"]["post"]
     assert {"application/json", "multipart/form-data"} <= set(check["requestBody"]["content"])
@@ -463,8 +466,8 @@ def test_scanning_does_not_block_the_event_loop(server):
         worst = max(worst, time.perf_counter() - started)
         time.sleep(0.05)
     t.join()
-    assert min(scan_times) > 2 * worst, (scan_times, worst)  # a blocked loop would wait out a whole scan
-    assert worst < 0.25, f"/healthz took {worst * 1000:.0f} ms while scans were running"
+    # a blocked loop would make /healthz wait out a whole scan; a free one only waits for the GIL
+    assert worst < min(scan_times) / 2, f"/healthz took {worst * 1000:.0f} ms during {min(scan_times):.2f} s scans"
 
 
 def test_a_worker_with_too_many_checks_queued_answers_503(text_scanner, tmp_path):

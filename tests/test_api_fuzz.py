@@ -37,8 +37,8 @@ def test_fuzzing_the_openapi_document_finds_no_server_errors(fuzz_server, mode):
     )
 
     base, key = fuzz_server
-    schema = schemathesis.openapi.from_url(base + "/openapi.json")
     headers = {"Authorization": f"Bearer {key}"}
+    schema = schemathesis.openapi.from_url(base + "/openapi.json", headers=headers)
     checks = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
     failures: list[str] = []
     seen: dict[str, set[int]] = {}
