@@ -22,7 +22,8 @@ setup: .venv/.synced
 demo: setup
 	.venv/bin/python -m scanner.demo
 
-run: demo
+run: setup
+	.venv/bin/python -m scanner.demo
 
 lint: setup
 	.venv/bin/ruff check scanner tests bench $(wildcard dashboard)

@@ -1,54 +1,100 @@
-"""Shared dashboard plumbing: cached store and scanner (models load once per process), log-in,
-session timeout and the per-page role check. No scanning logic lives in the dashboard."""
+"""Shared dashboard plumbing: the cached store, scanner and rule pack (models load once per process,
+warmed while the user logs in), log-in, session timeout, the per-page role check and the pieces several
+pages draw (verdict badge, highlighted text, findings, face boxes). No scanning logic lives here: every
+read and write goes through `scanner`'s public functions."""
 from __future__ import annotations
 
-import os
+import html
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
 
 import streamlit as st
 
-from scanner import accounts
-from scanner.engine import Scanner
+from scanner import accounts, config
 from scanner.store import Store
 
-SESSION_MINUTES = float(os.environ.get("MEDSPA_SCAN_SESSION_MINUTES", "30"))
-COMPLIANCE = ("compliance", "admin")
-ALL_ROLES = ("marketing", "compliance", "admin")
+REVIEWERS = accounts.REVIEWER_ROLES  # compliance, admin
+ALL_ROLES = accounts.ROLES
 VERDICT_COLOR = {"block": "red", "review": "orange", "pass": "green"}
+SEVERITY_BG = {"high": "#ffc9c9", "medium": "#ffe0a8", "low": "#fff3bf", "info": "#e7f5ff"}
+SEVERITY_RANK = {"high": 3, "medium": 2, "low": 1, "info": 0}
+LOGIN_FAIL_DELAY = 0.5  # seconds every failed log-in costs, on top of the account lock-out
+
+_POOL = ThreadPoolExecutor(max_workers=1, thread_name_prefix="model-loader")
+_LOADING: dict[str, Future[Any]] = {}
 
 
-@st.cache_resource
-def get_store() -> Store:
-    return Store()
+# -- cached resources --------------------------------------------------------------------------------
+def db_url() -> str:
+    return config.database_url()
 
 
-@st.cache_resource
-def get_scanner() -> Scanner:
-    return Scanner(store=get_store())
+@st.cache_resource(show_spinner=False)
+def get_store(url: str | None = None) -> Store:
+    return Store(url or db_url())
 
 
+def _build_scanner(url: str) -> Any:
+    from scanner.engine import Scanner
+
+    return Scanner(store=get_store(url))
+
+
+def warm_scanner(url: str | None = None) -> None:
+    """Start loading the models in the background (called on the log-in page) if not already."""
+    url = url or db_url()
+    if url not in _LOADING:
+        _LOADING[url] = _POOL.submit(_build_scanner, url)
+
+
+@st.cache_resource(show_spinner="Loading the language models (once per server)…")
+def get_scanner(url: str | None = None) -> Any:
+    url = url or db_url()
+    warm_scanner(url)
+    return _LOADING[url].result()
+
+
+@st.cache_resource(show_spinner=False)
+def get_rule_pack() -> Any:
+    from scanner.rules import load_rule_pack
+
+    return load_rule_pack()
+
+
+def store() -> Store:
+    return get_store(db_url())
+
+
+# -- log-in and sessions -----------------------------------------------------------------------------
 def current_user() -> tuple[str, str] | None:
-    """(name, role) of the logged-in user, or None; ends the session after SESSION_MINUTES idle."""
-    user, role = st.session_state.get("user"), st.session_state.get("role")
+    """(name, role) of the logged-in user, or None. Ends the session after the idle timeout, and when
+    the user was removed; picks up a changed role on the next page view."""
+    user = st.session_state.get("user")
     if not user:
         return None
-    last = st.session_state.get("last_seen", 0.0)
-    if time.time() - last > SESSION_MINUTES * 60:
+    if accounts.session_expired(st.session_state.get("last_seen")):
         logout("Your session timed out; please log in again.")
         return None
+    role = accounts.role_of(store(), user)
+    if role is None:
+        logout("Your account no longer exists.")
+        return None
+    st.session_state["role"] = role
     st.session_state["last_seen"] = time.time()
     return user, role
 
 
 def logout(message: str | None = None) -> None:
-    for k in ("user", "role", "last_seen"):
-        st.session_state.pop(k, None)
+    for k in list(st.session_state.keys()):
+        del st.session_state[k]
     if message:
         st.session_state["flash"] = message
 
 
 def require(*roles: str) -> tuple[str, str]:
-    """Stop the page unless the user is logged in with one of ROLES (checked on every page)."""
+    """Stop the page unless a user with one of `roles` is logged in (every page calls this itself)."""
     who = current_user()
     if who is None:
         st.warning("Please log in.")
@@ -61,26 +107,116 @@ def require(*roles: str) -> tuple[str, str]:
 
 
 def login_page() -> None:
+    warm_scanner()  # the models load while the user types
     st.title("MedSpa Compliance Scanner")
+    st.caption("Check posts, review replies, images and messages for patient information before they go out.")
     if msg := st.session_state.pop("flash", None):
         st.info(msg)
     with st.form("login"):
         name = st.text_input("User name", key="login_name")
         password = st.text_input("Password", type="password", key="login_password")
-        submitted = st.form_submit_button("Log in")
-    if submitted:
-        try:
-            role = accounts.authenticate(get_store(), name, password)
-        except accounts.LockedOut as exc:
-            st.error(str(exc))
-            return
-        if role is None:
-            time.sleep(0.5)
-            st.error("Wrong user name or password.")
-            return
-        st.session_state.update(user=name.strip(), role=role, last_seen=time.time())
-        st.rerun()
+        submitted = st.form_submit_button("Log in", type="primary")
+    if not submitted:
+        return
+    try:
+        role = accounts.authenticate(store(), name, password)
+    except accounts.LockedOut as exc:
+        st.error(str(exc))
+        return
+    if role is None:
+        time.sleep(LOGIN_FAIL_DELAY)
+        st.error("Wrong user name or password.")
+        return
+    st.session_state.update(user=name.strip(), role=role, last_seen=time.time())
+    st.rerun()
 
 
-def verdict_badge(verdict: str) -> None:
-    st.markdown(f"### Verdict: :{VERDICT_COLOR.get(verdict, 'gray')}[{verdict.upper()}]")
+# -- drawing -----------------------------------------------------------------------------------------
+def verdict_badge(verdict: str, effective: str | None = None) -> None:
+    line = f"### Verdict: :{VERDICT_COLOR.get(verdict, 'gray')}[{verdict.upper()}]"
+    if effective and effective != verdict:
+        line += f" → after waivers :{VERDICT_COLOR.get(effective, 'gray')}[{effective.upper()}]"
+    st.markdown(line)
+
+
+def highlight(text: str, findings: list[dict[str, Any]], source: str = "text") -> str:
+    """HTML of `text` with every finding's span marked (colour by severity, number = the finding's place
+    in the list, hover for the rule). Overlapping spans are split so nothing is marked twice."""
+    spans = []
+    for n, f in enumerate(findings, start=1):
+        s, e = f.get("start"), f.get("end")
+        if (f.get("source", "text") == source and isinstance(s, int) and isinstance(e, int)
+                and 0 <= s < e <= len(text) and f.get("severity") != "info" and not f.get("waived")):
+            spans.append((s, e, n, f))
+    cuts = sorted({0, len(text), *(s for s, _, _, _ in spans), *(e for _, e, _, _ in spans)})
+    out = []
+    for a, b in zip(cuts, cuts[1:], strict=False):
+        seg = html.escape(text[a:b])
+        cover = [sp for sp in spans if sp[0] <= a and b <= sp[1]]
+        if not cover:
+            out.append(seg)
+            continue
+        top = max(cover, key=lambda sp: SEVERITY_RANK.get(sp[3]["severity"], 0))[3]
+        title = html.escape("; ".join(f"{sp[2]}. {sp[3]['rule_id']} {sp[3]['category']}" for sp in cover), quote=True)
+        out.append(f"<mark title=\"{title}\" style=\"background:{SEVERITY_BG.get(top['severity'], '#eee')};"
+                   f"padding:0 2px;border-radius:3px\">{seg}</mark>")
+        ends = [str(sp[2]) for sp in cover if sp[1] == b]
+        if ends:
+            out.append(f"<sup>{','.join(ends)}</sup>")
+    return "".join(out).replace("\n", "<br>")
+
+
+def text_box(text: str, findings: list[dict[str, Any]], source: str = "text") -> None:
+    st.markdown(f"<div style='border:1px solid #ddd;border-radius:6px;padding:10px;line-height:1.7'>"
+                f"{highlight(text, findings, source)}</div>", unsafe_allow_html=True)
+
+
+def show_finding(n: int, f: dict[str, Any], rule: Any = None, show_record: bool = False) -> None:
+    """One finding: what, the evidence, why it matters, the fix, the citation."""
+    st.markdown(f"**{f['message']}**")
+    if f.get("evidence"):
+        st.markdown(f"Evidence: “{html.escape(str(f['evidence']))}” ({f.get('source', 'text')})")
+    if rule is not None and getattr(rule, "rationale", ""):
+        st.markdown(f"*Why it matters:* {rule.rationale}")
+    fix = f.get("suggestion") or (getattr(rule, "remediation", "") if rule is not None else "")
+    if fix:
+        st.markdown(f"*Fix:* {fix}")
+    bits = [f"Citation: {f['citation']}" if f.get("citation") else "", f"rule {f['rule_id']}"]
+    if show_record and f.get("registry_record"):
+        bits.append(f"registry record {f['registry_record']}")
+    st.caption(" · ".join(b for b in bits if b))
+
+
+def finding_title(n: int, f: dict[str, Any]) -> str:
+    waived = " · waived" if f.get("waived") else ""
+    return f"{n}. {f['severity'].upper()} · {f['rule_id']} · {f['category']}{waived}"
+
+
+def image_with_boxes(path: str, findings: list[dict[str, Any]]) -> None:
+    """The image with a box on every face (red: needs attention, green: authorized/advisory)."""
+    p = Path(path)
+    if not p.is_file():
+        st.caption(f"Image {p.name} is no longer available.")
+        return
+    from PIL import Image, ImageDraw, ImageOps, UnidentifiedImageError
+
+    try:
+        from pillow_heif import register_heif_opener
+
+        register_heif_opener()
+    except ImportError:  # HEIC support is optional for display
+        pass
+    try:
+        im = ImageOps.exif_transpose(Image.open(p)).convert("RGB")
+    except (UnidentifiedImageError, OSError):
+        st.caption(f"Image {p.name} cannot be displayed.")
+        return
+    draw = ImageDraw.Draw(im)
+    boxes = 0
+    for f in findings:
+        box = f.get("box")
+        if box and len(box) == 4 and f.get("source") == f"image:{p.name}":
+            ok = f.get("severity") in ("info", "low") or f.get("waived")
+            draw.rectangle([int(v) for v in box], outline="#2f9e44" if ok else "#e03131", width=max(3, im.width // 150))
+            boxes += 1
+    st.image(im, caption=f"{p.name}: {boxes} box(es) (red: needs attention, green: authorized)", width="stretch")

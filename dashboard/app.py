@@ -1,4 +1,6 @@
-"""Streamlit entry point: log-in, then the pages the user's role may see (each page checks again)."""
+"""Streamlit entry point (`streamlit run dashboard/app.py`, started by `medspa-scan dashboard`): log-in,
+then only the pages the user's role may see. The menu is a convenience; every page checks the role
+again itself, so a marketing user who types a page's address still sees nothing of it."""
 from __future__ import annotations
 
 import sys
@@ -6,28 +8,37 @@ from pathlib import Path
 
 import streamlit as st
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import COMPLIANCE, current_user, login_page, logout  # noqa: E402
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+sys.path.insert(1, str(HERE.parent))  # the scanner package when run from a checkout
+from _common import REVIEWERS, current_user, login_page, logout, store  # noqa: E402
+
+from scanner import review  # noqa: E402
 
 st.set_page_config(page_title="MedSpa Compliance Scanner", page_icon=":material/shield:", layout="wide")
-PAGES = Path(__file__).resolve().parent / "pages"
+PAGES = HERE / "pages"
 
 who = current_user()
 if who is None:
-    nav = st.navigation([st.Page(login_page, title="Log in", icon=":material/login:")])
+    nav = st.navigation([st.Page(login_page, title="Log in", icon=":material/login:", url_path="login")],
+                       position="hidden")
 else:
     name, role = who
-    pages = [st.Page(PAGES / "precheck.py", title="Pre-check", icon=":material/edit_note:", default=True),
-             st.Page(PAGES / "rules.py", title="Rules", icon=":material/menu_book:")]
-    if role in COMPLIANCE:
-        pages += [st.Page(PAGES / "queue.py", title="Review queue", icon=":material/inbox:"),
-                  st.Page(PAGES / "scans.py", title="Published scans", icon=":material/bar_chart:"),
-                  st.Page(PAGES / "registry.py", title="Registry", icon=":material/folder_shared:"),
-                  st.Page(PAGES / "audit.py", title="Audit log", icon=":material/receipt_long:")]
+    pages: dict[str, list] = {"Check": [
+        st.Page(PAGES / "precheck.py", title="Pre-check", icon=":material/edit_note:", default=True),
+        st.Page(PAGES / "rules.py", title="Rules", icon=":material/menu_book:")]}
+    if role in REVIEWERS:
+        open_items = sum(review.counts(store()).values())
+        pages["Compliance"] = [
+            st.Page(PAGES / "queue.py", title=f"Review queue ({open_items})" if open_items else "Review queue",
+                    icon=":material/inbox:", url_path="queue"),
+            st.Page(PAGES / "scans.py", title="Published scans", icon=":material/bar_chart:"),
+            st.Page(PAGES / "registry.py", title="Registry", icon=":material/folder_shared:"),
+            st.Page(PAGES / "audit.py", title="Audit log", icon=":material/receipt_long:")]
     with st.sidebar:
         st.write(f"Signed in as **{name}** ({role})")
-        if st.button("Log out"):
-            logout()
+        if st.button("Log out", icon=":material/logout:"):
+            logout("You are logged out.")
             st.rerun()
     nav = st.navigation(pages)
 nav.run()

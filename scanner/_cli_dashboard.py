@@ -1,75 +1,100 @@
-"""Commands `dashboard` (start the Streamlit review dashboard) and `users add|list`."""
+"""Commands `dashboard` (start the Streamlit review dashboard on this $MEDSPA_SCAN_HOME, seeding demo data
+on an empty store) and `users add|passwd|list` (local dashboard users with bcrypt-hashed passwords)."""
 from __future__ import annotations
 
 import argparse
 import getpass
 import os
+import socket
 import sys
 
 from . import config
 
-DEMO_USERS = (("manager", "demo-compliance", "compliance"), ("marketer", "demo-marketing", "marketing"),
-              ("admin", "demo-admin-pass", "admin"))
+MAX_UPLOAD_MB = 25
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     d = sub.add_parser("dashboard", help="start the review dashboard (seeds demo data on an empty store)")
-    d.add_argument("--host", default="127.0.0.1")
-    d.add_argument("--port", type=int, default=8501)
+    d.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    d.add_argument("--port", type=int, default=8501, help="port (default 8501)")
     d.set_defaults(handler=cmd_dashboard)
-    u = sub.add_parser("users", help="dashboard users")
+    u = sub.add_parser("users", help="dashboard users (marketing, compliance, admin)")
     us = u.add_subparsers(dest="users_command", required=True, metavar="SUBCOMMAND")
     add = us.add_parser("add", help="add a user (prompts for the password)")
     add.add_argument("name")
     add.add_argument("--role", required=True, choices=("marketing", "compliance", "admin"))
     add.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
     add.set_defaults(handler=cmd_users_add)
-    ls = us.add_parser("list")
+    pw = us.add_parser("passwd", help="set a user's password (and lift a lock-out)")
+    pw.add_argument("name")
+    pw.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    pw.set_defaults(handler=cmd_users_passwd)
+    ls = us.add_parser("list", help="list users and roles")
     ls.set_defaults(handler=cmd_users_list)
 
 
-def ensure_demo_users() -> list[tuple[str, str, str]]:
-    """Create the demo users when the store has no users at all; returns those created."""
-    from . import accounts
+def _check_address(host: str, port: int) -> None:
+    from .cli import UsageError
+
+    if not 1 <= port <= 65535:
+        raise UsageError(f"--port {port}: expected a port between 1 and 65535")
+    try:
+        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            s.bind((host, port))
+    except OSError as exc:
+        raise UsageError(f"cannot listen on {host}:{port} ({exc.strerror}); choose another --host or --port") from None
+
+
+def launch(host: str, port: int) -> int:
+    """Seed an empty store, print the address and demo logins, then become `streamlit run dashboard/app.py`."""
+    from .demo import seed_if_empty, working_demo_logins
     from .store import Store
 
-    store = Store()
-    if accounts.count(store):
-        return []
-    for name, pw, role in DEMO_USERS:
-        accounts.add_user(store, name, pw, role, actor="demo")
-    return list(DEMO_USERS)
-
-
-def seed_demo_if_empty() -> list[tuple[str, str, str]]:
-    """On an empty store: demo registry, scanned demo drafts and demo users. Returns the users created."""
-    from . import accounts
-    from .store import Store
-
-    if accounts.count(Store()):
-        return []
-    from .demo import seed_and_scan
-
-    seed_and_scan()
-    return ensure_demo_users()
-
-
-def launch(host: str, port: int, created: list[tuple[str, str, str]]) -> int:
-    """Print the address (and new demo logins), then become the Streamlit server."""
+    _check_address(host, port)
     app = config.PROJECT_ROOT / "dashboard" / "app.py"
-    print(f"Dashboard: http://{host}:{port}  (data: {config.home()})", flush=True)
-    if created:
-        print("Demo logins: " + ", ".join(f"{n} / {p} ({r})" for n, p, r in created), flush=True)
-    cmd = [sys.executable, "-m", "streamlit", "run", str(app), "--server.address", host, "--server.port", str(port),
-           "--server.headless", "true", "--browser.gatherUsageStats", "false"]
-    sys.stdout.flush()
-    # replace this process with streamlit, so stopping it stops the dashboard (no orphaned server)
-    os.execve(sys.executable, cmd, dict(os.environ, MEDSPA_SCAN_HOME=str(config.home())))
+    if not app.is_file():
+        from .cli import UsageError
+
+        raise UsageError(f"{app}: the dashboard is not installed (run from the project checkout)")
+    store = Store()
+    if seed_if_empty(store) is not None:
+        print("Seeded demo data (empty store).", flush=True)
+    shown = "localhost" if host in ("127.0.0.1", "::1") else host
+    print(f"Dashboard: http://{shown}:{port}   (data: {config.home()})", flush=True)
+    logins = working_demo_logins(store)
+    if logins:
+        print("Demo logins: " + ", ".join(f"{n} / {p} ({r})" for n, p, r in logins), flush=True)
+    print("Stop it with Ctrl+C.", flush=True)
+    cmd = [sys.executable, "-m", "streamlit", "run", str(app),
+           "--server.address", host, "--server.port", str(port), "--server.headless", "true",
+           "--server.fileWatcherType", "none", "--server.runOnSave", "false",
+           "--server.maxUploadSize", str(MAX_UPLOAD_MB), "--browser.gatherUsageStats", "false",
+           "--client.toolbarMode", "minimal", "--global.developmentMode", "false"]
+    env = dict(os.environ, MEDSPA_SCAN_HOME=str(config.home()), PYTHONPATH=os.pathsep.join(
+        p for p in (str(config.PROJECT_ROOT), os.environ.get("PYTHONPATH", "")) if p))
+    # become streamlit, so stopping this command stops the dashboard (no orphaned server)
+    os.execve(sys.executable, cmd, env)
     return 0  # not reached
 
 
 def cmd_dashboard(args: argparse.Namespace) -> int:
-    return launch(args.host, args.port, seed_demo_if_empty())
+    return launch(args.host, args.port)
+
+
+def _read_password(from_stdin: bool) -> str:
+    from .cli import UsageError
+
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    password = getpass.getpass("Password: ")
+    if getpass.getpass("Again: ") != password:
+        raise UsageError("the passwords do not match")
+    return password
+
+
+def _actor() -> str:
+    return os.environ.get("USER") or os.environ.get("USERNAME") or "cli"
 
 
 def cmd_users_add(args: argparse.Namespace) -> int:
@@ -77,17 +102,26 @@ def cmd_users_add(args: argparse.Namespace) -> int:
     from .cli import UsageError
     from .store import Store
 
-    if args.password_stdin:
-        password = sys.stdin.readline().rstrip("\n")
-    else:
-        password = getpass.getpass("Password: ")
-        if getpass.getpass("Again: ") != password:
-            raise UsageError("the passwords do not match")
+    password = _read_password(args.password_stdin)
     try:
-        accounts.add_user(Store(), args.name, password, args.role, actor=os.environ.get("USER", "cli"))
+        accounts.add_user(Store(), args.name, password, args.role, actor=_actor())
     except accounts.AccountError as exc:
         raise UsageError(str(exc)) from None
-    print(f"added {args.name} ({args.role})")
+    print(f"added {args.name.strip()} ({args.role})")
+    return 0
+
+
+def cmd_users_passwd(args: argparse.Namespace) -> int:
+    from . import accounts
+    from .cli import UsageError
+    from .store import Store
+
+    password = _read_password(args.password_stdin)
+    try:
+        accounts.set_password(Store(), args.name, password, actor=_actor())
+    except accounts.AccountError as exc:
+        raise UsageError(str(exc)) from None
+    print(f"password changed for {args.name.strip()}")
     return 0
 
 
@@ -95,6 +129,9 @@ def cmd_users_list(args: argparse.Namespace) -> int:
     from . import accounts
     from .store import Store
 
-    for u in accounts.list_users(Store()):
+    users = accounts.list_users(Store())
+    if not users:
+        print("no users yet; add one with: medspa-scan users add NAME --role marketing|compliance|admin")
+    for u in users:
         print(f"{u['name']:20s} {u['role']:12s} {u['created_at']}")
     return 0

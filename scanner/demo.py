@@ -1,53 +1,125 @@
-"""The README's main command (`make run`): seed the embedded SQLite store with demo data, scan the
-demo drafts, print what was found and, when the dashboard is installed, start it.
+"""The README's main command (`make run`, `python -m scanner.demo`): on an empty store, seed demo data
+(demo users, the demo registry from rules/demo/registry.csv, the demo drafts in rules/demo/drafts.jsonl
+scanned and stored as a reply-gate batch, submitted pre-checks and a published-content crawl), print
+what was found, then start the review dashboard and print its address and the demo logins.
 
-Idempotent: an existing demo store is reused (the registry is upserted, the drafts scanned again).
+A store that already has users is left alone (the dashboard starts on it as it is).
+Set MEDSPA_SCAN_NO_DASHBOARD=1 to seed and print without starting the dashboard.
 """
 from __future__ import annotations
 
 import json
 import os
 import sys
+from typing import Any
 
 from . import config
 
+# Demo logins, printed while they still work. Real users: `medspa-scan users add NAME --role ROLE`.
+DEMO_USERS = (("manager", "demo-compliance", "compliance"), ("marketer", "demo-marketing", "marketing"),
+              ("admin", "demo-admin-pass", "admin"))
 
-def seed_and_scan() -> list:
+
+def _source(item: Any) -> str:
+    """Where a demo item pretends to come from: published pages and replies were crawled, other replies
+    and comments went through the reply gate (API), posts and messages are dashboard pre-checks."""
+    if item.permalink:
+        return "crawl"
+    return "api" if item.kind in ("reply", "comment") else "dashboard"
+
+
+def load_drafts() -> list[Any]:
     from ._models import Item
+
+    path = config.rules_dir() / "demo" / "drafts.jsonl"
+    items = []
+    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if line.strip():
+            try:
+                items.append(Item(**json.loads(line)))
+            except (ValueError, TypeError) as exc:
+                raise SystemExit(f"{path.name} line {lineno}: {exc}") from None
+    return items
+
+
+def seed(store: Any) -> list[tuple[Any, Any]]:
+    """Demo registry, users and scanned demo items (one run per source). Returns (item, result) pairs."""
+    from . import accounts, review
     from .engine import Scanner
     from .registry import Registry
-    from .store import Store
 
     demo = config.rules_dir() / "demo"
-    store = Store()
     Registry.import_csv(store, demo / "registry.csv", actor="demo")
-    items = [Item(**json.loads(line)) for line in (demo / "drafts.jsonl").read_text(encoding="utf-8").splitlines()
-             if line.strip()]
+    for name, password, role in DEMO_USERS:
+        accounts.add_user(store, name, password, role, actor="demo")
+    items = load_drafts()
     scanner = Scanner(store=store)
-    run = store.start_run("demo", actor="demo", rule_pack=scanner.rule_pack)
-    results = list(scanner.scan_many(items))
-    store.save_results(run, list(zip(items, results, strict=True)), source="cli", submitted_by="demo")
-    counts: dict[str, int] = {}
-    for r in results:
-        counts[r.verdict] = counts.get(r.verdict, 0) + 1
-    store.finish_run(run, {"items": len(items), **counts})
-    return list(zip(items, results, strict=True))
+    pairs = list(zip(items, scanner.scan_many(items), strict=True))
+    for source, actor in (("api", "reply-gate-demo"), ("crawl", "weekly-crawl"), ("dashboard", "marketer")):
+        group = [(i, r) for i, r in pairs if _source(i) == source]
+        if not group:
+            continue
+        run = store.start_run(source, actor=actor, rule_pack=scanner.rule_pack)
+        pks = store.save_results(run, group, source=source, submitted_by=actor)
+        tally: dict[str, int] = {"items": len(group)}
+        for _, r in group:
+            tally[r.verdict] = tally.get(r.verdict, 0) + 1
+        store.finish_run(run, tally)
+        if source == "dashboard":  # pre-checks: drafts the marketer submitted for approval
+            from .store import StoredItem
+
+            with store.session() as s:
+                for pk in pks:
+                    row = s.get(StoredItem, pk)
+                    if row is not None:
+                        row.review_status = "draft"
+            for pk, (_, r) in zip(pks, group, strict=True):
+                if r.verdict != "pass":
+                    review.submit(store, pk, actor, "demo draft")
+    return pairs
+
+
+def seed_if_empty(store: Any = None) -> list[tuple[Any, Any]] | None:
+    """Seed when the store has no users yet; None when it was left alone."""
+    from . import accounts
+    from .store import Store
+
+    store = store or Store()
+    if accounts.count(store):
+        return None
+    return seed(store)
+
+
+def working_demo_logins(store: Any) -> list[tuple[str, str, str]]:
+    """The demo logins whose passwords were not changed (these are the ones worth printing)."""
+    from . import accounts
+
+    return [(n, p, r) for n, p, r in DEMO_USERS if accounts.password_matches(store, n, p)]
+
+
+def print_summary(pairs: list[tuple[Any, Any]]) -> None:
+    print(f"Demo data in {config.home()}:\n")
+    for item, res in pairs:
+        cats = sorted({f.category for f in res.findings if f.severity.value in ("high", "medium")})
+        print(f"  {res.verdict:6s} {item.id:8s} [{item.kind}/{item.channel}, {_source(item)}] "
+              f"{', '.join(cats) or '-'}")
+    print("\nTry: medspa-scan rules explain PAT002   |   medspa-scan check \"...\" --kind reply\n", flush=True)
 
 
 def main() -> int:
-    pairs = seed_and_scan()
-    print(f"Demo data in {config.home()} (SQLite: {config.database_url()})\n")
-    for item, res in pairs:
-        cats = sorted({f.category for f in res.findings if f.severity.value in ("high", "medium")})
-        print(f"  {res.verdict:6s} {item.id:8s} [{item.kind}/{item.channel}] {', '.join(cats) or '-'}")
-    print("\nTry: medspa-scan rules explain PAT002   |   medspa-scan check \"...\" --kind reply")
-    app = config.PROJECT_ROOT / "dashboard" / "app.py"
-    if app.exists() and os.environ.get("MEDSPA_SCAN_NO_DASHBOARD") != "1":
-        from ._cli_dashboard import ensure_demo_users, launch
+    from .store import Store
 
-        return launch(host=os.environ.get("MEDSPA_SCAN_HOST", "127.0.0.1"),
-                      port=int(os.environ.get("MEDSPA_SCAN_PORT", "8501")), created=ensure_demo_users())
-    return 0
+    pairs = seed_if_empty(Store())
+    if pairs is not None:
+        print_summary(pairs)
+    else:
+        print(f"Using the existing data in {config.home()}.", flush=True)
+    if os.environ.get("MEDSPA_SCAN_NO_DASHBOARD") == "1":
+        return 0
+    from ._cli_dashboard import launch
+
+    return launch(host=os.environ.get("MEDSPA_SCAN_HOST", "127.0.0.1"),
+                  port=int(os.environ.get("MEDSPA_SCAN_PORT", "8501")))
 
 
 if __name__ == "__main__":

@@ -1,19 +1,36 @@
-"""The review queue and reviewers' decisions: approve or reject an item, waive a finding as a false
-positive (with a justification, a reviewer and an expiry). Every decision is stored and audit-logged;
-waivers never edit the rules.
+"""The review queue and reviewers' decisions.
+
+Owns: dashboard pre-checks (scanned, stored as drafts, submitted for approval), the queue of items
+that need a decision (submitted pre-checks, reply-gate decisions from the API, crawl findings, command
+line scans) with filters, approve / reject, and false-positive waivers.
+
+A waiver carries a justification, a reviewer and an expiry, lives beside the content (never in the
+rules) and covers the same finding (rule and evidence) on the same content wherever it shows up again
+(the weekly crawl re-scans the same page) until it expires or is withdrawn. `scan_incomplete` findings
+cannot be waived: what was not checked is re-scanned, not excused. Every decision is stored in the
+`decisions` table and audit-logged through `scanner.audit.record` (ids and reasons, no content).
 """
 from __future__ import annotations
 
-from datetime import date, datetime
+import threading
+import uuid
+import weakref
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Date, DateTime, ForeignKey, Integer, String, Text, select
+from sqlalchemy import Date, DateTime, ForeignKey, Integer, String, Text, func, select
 from sqlalchemy.orm import Mapped, mapped_column
 
 from . import audit
+from ._models import SEVERITY_RANK, Item, ScanResult
 from .store import Base, Run, Store, StoredFinding, StoredItem, utcnow
 
-DECISIONS = ("approve", "reject", "false_positive", "submit")
+STATUSES = ("draft", "open", "approved", "rejected")
+SOURCES = {"dashboard": "pre-check", "api": "reply gate", "crawl": "published (crawl)", "cli": "command line"}
+WAIVER_DAYS = 90  # default waiver lifetime
+MAX_WAIVER_DAYS = 366
+QUEUE_LIMIT = 500
 
 
 class Decision(Base):
@@ -21,7 +38,7 @@ class Decision(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     item_pk: Mapped[int] = mapped_column(ForeignKey("items.id"), index=True)
     finding_id: Mapped[int | None] = mapped_column(ForeignKey("findings.id"), nullable=True)
-    decision: Mapped[str] = mapped_column(String(20))
+    decision: Mapped[str] = mapped_column(String(20))  # submit, approve, reject, false_positive, unwaive
     justification: Mapped[str] = mapped_column(Text, default="")
     reviewer: Mapped[str] = mapped_column(String(120))
     expires_on: Mapped[date | None] = mapped_column(Date, nullable=True)
@@ -29,105 +46,309 @@ class Decision(Base):
 
 
 class ReviewError(ValueError):
-    """A decision that cannot be taken (missing justification, unknown item)."""
+    """A decision that cannot be taken (missing justification, unknown item, wrong status)."""
 
 
-def queue(store: Store, source: str | None = None, channel: str | None = None, category: str | None = None,
-          severity: str | None = None, since: date | None = None, status: str | None = "open",
-          verdicts: tuple[str, ...] = ("block", "review")) -> list[dict[str, Any]]:
-    """Items that need a decision, newest first, with their findings."""
+# -- pre-checks --------------------------------------------------------------------------------------
+_SCAN_LOCK = threading.Lock()  # one scan at a time per process: the loaded models are shared
+_REGISTRY_MARKS: weakref.WeakKeyDictionary[Any, tuple] = weakref.WeakKeyDictionary()
+
+
+def new_precheck_id() -> str:
+    return f"precheck-{uuid.uuid4().hex[:12]}"
+
+
+def keep_current(scanner: Any) -> None:
+    """Judge as of today and reload the scanner's registry when it changed (an import, a revocation,
+    an enrolled photo, here or in another process) since the last scan."""
+    scanner.as_of = date.today()
+    registry = getattr(scanner, "registry", None)
+    if registry is None or not hasattr(registry, "reload"):
+        return
+    mark = _registry_mark(registry.store)
+    if registry in _REGISTRY_MARKS and _REGISTRY_MARKS[registry] != mark:
+        registry.reload()
+    _REGISTRY_MARKS[registry] = mark
+
+
+def _registry_mark(store: Store) -> tuple:
+    try:
+        from .registry import Authorization, FaceRecord
+    except ImportError:
+        return ()
     with store.session() as s:
-        q = select(StoredItem).where(StoredItem.verdict.in_(verdicts)).order_by(StoredItem.id.desc())
-        if source:
-            q = q.where(StoredItem.source == source)
-        if channel:
-            q = q.where(StoredItem.channel == channel)
-        if status:
-            q = q.where(StoredItem.review_status == status)
-        if since:
-            q = q.where(StoredItem.created_at >= datetime.combine(since, datetime.min.time()))
-        out = []
-        for it in s.execute(q.limit(500)).scalars():
-            finds = [dict(f.data, id=f.id, waived=f.waived) for f in it.findings]
-            if category and not any(f["category"] == category for f in finds):
-                continue
-            if severity and not any(f["severity"] == severity for f in finds):
-                continue
-            out.append(item_dict(it, finds))
-        return out
+        auth = s.execute(select(func.count(), func.max(Authorization.updated_at))).one()
+        faces = s.execute(select(func.count(), func.max(FaceRecord.id))).one()
+    return (tuple(auth), tuple(faces))
 
 
-def item_dict(it: StoredItem, finds: list[dict[str, Any]]) -> dict[str, Any]:
-    return {"pk": it.id, "id": it.item_id, "kind": it.kind, "channel": it.channel, "text": it.text,
-            "in_reply_to": it.in_reply_to, "author": it.author, "source": it.source, "verdict": it.verdict,
-            "status": it.review_status, "submitted_by": it.submitted_by, "suggested_text": it.suggested_text,
-            "created_at": it.created_at.isoformat(timespec="seconds"), "findings": finds,
-            "permalink": it.permalink}
-
-
-def get_item(store: Store, pk: int) -> dict[str, Any] | None:
+def precheck(scanner: Any, store: Store, item: Item, user: str) -> tuple[ScanResult, int]:
+    """Scan a draft for `user` and store it as a draft (not in the queue until submitted)."""
+    with _SCAN_LOCK:
+        keep_current(scanner)
+        result = scanner.scan(item)
+    run = store.start_run("dashboard", actor=user, rule_pack=result.rule_pack)
+    pk = store.save_results(run, [(item, result)], source="dashboard", submitted_by=user)[0]
     with store.session() as s:
-        it = s.get(StoredItem, pk)
-        if it is None:
-            return None
-        return item_dict(it, [dict(f.data, id=f.id, waived=f.waived) for f in it.findings])
+        row = s.get(StoredItem, pk)
+        assert row is not None
+        row.review_status = "draft"
+    store.finish_run(run, {"items": 1, result.verdict: 1})
+    return result, pk
 
 
-def decide(store: Store, pk: int, decision: str, reviewer: str, justification: str = "") -> None:
-    """Approve, reject or submit an item; stored and audit-logged."""
-    if decision not in ("approve", "reject", "submit"):
-        raise ReviewError(f"unknown decision {decision!r}")
-    if decision == "reject" and not justification.strip():
-        raise ReviewError("a rejection needs a reason")
+def submit(store: Store, pk: int, user: str, note: str = "") -> None:
+    """Send a pre-checked draft to the compliance review queue."""
     with store.session() as s:
         it = s.get(StoredItem, pk)
         if it is None:
             raise ReviewError(f"no item {pk}")
-        it.review_status = {"approve": "approved", "reject": "rejected", "submit": "open"}[decision]
-        if decision == "submit":
-            it.submitted_by = reviewer
+        if it.review_status != "draft":
+            raise ReviewError(f"item {pk} was already submitted (status {it.review_status})")
+        it.review_status = "open"
+        it.submitted_by = user
+        s.add(Decision(item_pk=pk, decision="submit", justification=note, reviewer=user))
+    audit.record(store, user, "review.submit", f"item:{pk}", {"note": note} if note else {})
+
+
+# -- decisions ---------------------------------------------------------------------------------------
+def decide(store: Store, pk: int, decision: str, reviewer: str, justification: str = "") -> None:
+    """Approve or reject an open item. A rejection needs a reason; so does approving an item that would
+    still be blocked (a high finding that is not waived)."""
+    if decision not in ("approve", "reject"):
+        raise ReviewError(f"unknown decision {decision!r}; expected approve or reject")
+    justification = justification.strip()
+    item = get_item(store, pk)
+    if item is None:
+        raise ReviewError(f"no item {pk}")
+    if item["status"] != "open":
+        raise ReviewError(f"item {pk} is {item['status']}, not open for a decision")
+    if decision == "reject" and not justification:
+        raise ReviewError("a rejection needs a reason")
+    if decision == "approve" and item["effective_verdict"] == "block" and not justification:
+        raise ReviewError("approving a blocked item needs a justification (or waive its findings first)")
+    with store.session() as s:
+        it = s.get(StoredItem, pk)
+        if it is None or it.review_status != "open":  # decided meanwhile by someone else
+            raise ReviewError(f"item {pk} was decided meanwhile; reload the queue")
+        it.review_status = "approved" if decision == "approve" else "rejected"
         s.add(Decision(item_pk=pk, decision=decision, justification=justification, reviewer=reviewer))
-    audit.record(store, reviewer, f"review.{decision}", f"item:{pk}", {"justification": justification})
+    audit.record(store, reviewer, f"review.{decision}", f"item:{pk}",
+                 {"verdict": item["verdict"], "effective_verdict": item["effective_verdict"],
+                  "justification": justification})
 
 
-def waive(store: Store, finding_id: int, reviewer: str, justification: str, expires_on: date | None = None) -> None:
-    """Mark one finding a false positive (e.g. a hired model's face); needs a justification."""
-    if not justification.strip():
+def waive(store: Store, finding_id: int, reviewer: str, justification: str, expires_on: date | None = None,
+          today: date | None = None) -> date:
+    """Mark one finding a false positive until `expires_on` (default: WAIVER_DAYS from today)."""
+    today = today or date.today()
+    justification = justification.strip()
+    if not justification:
         raise ReviewError("a false-positive waiver needs a justification")
+    expires_on = expires_on or today + timedelta(days=WAIVER_DAYS)
+    if expires_on <= today:
+        raise ReviewError("a waiver's expiry must be after today")
+    if expires_on > today + timedelta(days=MAX_WAIVER_DAYS):
+        raise ReviewError(f"a waiver may last at most {MAX_WAIVER_DAYS} days")
     with store.session() as s:
         f = s.get(StoredFinding, finding_id)
         if f is None:
             raise ReviewError(f"no finding {finding_id}")
+        if f.category == "scan_incomplete":
+            raise ReviewError("an incomplete scan cannot be waived; fix the input and scan it again")
         f.waived = True
         s.add(Decision(item_pk=f.item_pk, finding_id=finding_id, decision="false_positive",
                        justification=justification, reviewer=reviewer, expires_on=expires_on))
-        rule = f.rule_id
+        rule, item_pk = f.rule_id, f.item_pk
     audit.record(store, reviewer, "review.false_positive", f"finding:{finding_id}",
-                 {"rule_id": rule, "justification": justification,
-                  "expires_on": expires_on.isoformat() if expires_on else None})
+                 {"item": item_pk, "rule_id": rule, "justification": justification,
+                  "expires_on": expires_on.isoformat()})
+    return expires_on
+
+
+def unwaive(store: Store, finding_id: int, reviewer: str, reason: str) -> None:
+    """Withdraw a waiver: the finding counts again (here and on the same content elsewhere)."""
+    if not reason.strip():
+        raise ReviewError("withdrawing a waiver needs a reason")
+    with store.session() as s:
+        f = s.get(StoredFinding, finding_id)
+        if f is None:
+            raise ReviewError(f"no finding {finding_id}")
+        f.waived = False
+        s.add(Decision(item_pk=f.item_pk, finding_id=finding_id, decision="unwaive",
+                       justification=reason.strip(), reviewer=reviewer))
+        rule = f.rule_id
+    audit.record(store, reviewer, "review.unwaive", f"finding:{finding_id}",
+                 {"rule_id": rule, "justification": reason.strip()})
+
+
+# -- reading -----------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Waiver:
+    reviewer: str
+    justification: str
+    expires_on: date | None
+    finding_id: int | None
+
+    def public(self) -> dict[str, Any]:
+        return {"reviewer": self.reviewer, "justification": self.justification, "finding_id": self.finding_id,
+                "expires_on": self.expires_on.isoformat() if self.expires_on else None}
+
+
+def _key(content_hash: str, data: dict[str, Any]) -> tuple[str, str, str, str]:
+    return (content_hash, data.get("rule_id", ""), data.get("source", "text"), data.get("evidence", ""))
+
+
+def active_waivers(store: Store, today: date | None = None) -> dict[tuple[str, str, str, str], Waiver]:
+    """Waivers in force today, keyed by (content hash, rule id, source, evidence)."""
+    today = today or date.today()
+    latest: dict[tuple[str, str, str, str], tuple[str, Waiver]] = {}
+    with store.session() as s:
+        q = (select(Decision, StoredFinding.data, StoredItem.content_hash)
+             .join(StoredFinding, Decision.finding_id == StoredFinding.id)
+             .join(StoredItem, StoredFinding.item_pk == StoredItem.id)
+             .where(Decision.decision.in_(("false_positive", "unwaive")))
+             .order_by(Decision.id))
+        for d, data, chash in s.execute(q):
+            latest[_key(chash, data)] = (d.decision, Waiver(d.reviewer, d.justification, d.expires_on, d.finding_id))
+    return {k: w for k, (kind, w) in latest.items()
+            if kind == "false_positive" and (w.expires_on is None or w.expires_on >= today)}
+
+
+def effective_verdict(findings: list[dict[str, Any]]) -> str:
+    """The verdict counting only findings that are not waived (fail closed: scan_incomplete always counts)."""
+    top = max((SEVERITY_RANK.get(f["severity"], 0) for f in findings if not f.get("waived")), default=0)
+    return "block" if top >= 3 else "review" if top == 2 else "pass"
+
+
+def _findings(it: StoredItem, waivers: dict[tuple[str, str, str, str], Waiver]) -> list[dict[str, Any]]:
+    out = []
+    for f in sorted(it.findings, key=lambda f: (-SEVERITY_RANK.get(f.severity, 0), f.id)):
+        w = waivers.get(_key(it.content_hash, f.data))
+        out.append(dict(f.data, id=f.id, waived=w is not None, waiver=w.public() if w else None))
+    return out
+
+
+def item_dict(it: StoredItem, finds: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"pk": it.id, "id": it.item_id, "run": it.run_id, "kind": it.kind, "channel": it.channel,
+            "text": it.text, "in_reply_to": it.in_reply_to, "author": it.author, "images": list(it.images or []),
+            "source": it.source, "verdict": it.verdict, "effective_verdict": effective_verdict(finds),
+            "status": it.review_status, "submitted_by": it.submitted_by, "suggested_text": it.suggested_text,
+            "rule_pack": it.rule_pack, "created_at": it.created_at.isoformat(timespec="seconds"),
+            "findings": finds, "permalink": it.permalink}
+
+
+def queue(store: Store, source: str | None = None, channel: str | None = None, category: str | None = None,
+          severity: str | None = None, since: date | None = None, until: date | None = None,
+          status: str | None = "open", verdicts: tuple[str, ...] = ("block", "review"),
+          limit: int = QUEUE_LIMIT) -> list[dict[str, Any]]:
+    """Items that need (or had) a decision, newest first, with their findings and waivers.
+
+    `category` and `severity` select items with at least one finding of that category and severity;
+    `since` and `until` are inclusive dates of the scan.
+    """
+    if status is not None and status not in STATUSES:
+        raise ReviewError(f"unknown status {status!r}; expected one of {', '.join(STATUSES)}")
+    q = select(StoredItem).where(StoredItem.verdict.in_(verdicts))
+    if source:
+        q = q.where(StoredItem.source == source)
+    if channel:
+        q = q.where(StoredItem.channel == channel)
+    if status:
+        q = q.where(StoredItem.review_status == status)
+    if since:
+        q = q.where(StoredItem.created_at >= datetime.combine(since, datetime.min.time()))
+    if until:
+        q = q.where(StoredItem.created_at < datetime.combine(until + timedelta(days=1), datetime.min.time()))
+    conds = []
+    if category:
+        conds.append(StoredFinding.category == category)
+    if severity:
+        conds.append(StoredFinding.severity == severity)
+    if conds:
+        q = q.where(StoredItem.findings.any(*conds))
+    waivers = active_waivers(store)
+    with store.session() as s:
+        rows = s.execute(q.order_by(StoredItem.id.desc()).limit(limit)).scalars()
+        return [item_dict(it, _findings(it, waivers)) for it in rows]
+
+
+def get_item(store: Store, pk: int) -> dict[str, Any] | None:
+    waivers = active_waivers(store)
+    with store.session() as s:
+        it = s.get(StoredItem, pk)
+        if it is None:
+            return None
+        return item_dict(it, _findings(it, waivers))
+
+
+def history(store: Store, pk: int) -> list[dict[str, Any]]:
+    """Every decision taken on an item (oldest first)."""
+    with store.session() as s:
+        return [{"at": d.at.isoformat(timespec="seconds"), "decision": d.decision, "reviewer": d.reviewer,
+                 "justification": d.justification, "finding_id": d.finding_id,
+                 "expires_on": d.expires_on.isoformat() if d.expires_on else None}
+                for d in s.execute(select(Decision).where(Decision.item_pk == pk).order_by(Decision.id)).scalars()]
+
+
+def mine(store: Store, user: str, limit: int = 50) -> list[dict[str, Any]]:
+    """A user's submitted pre-checks, newest first, with the reviewer's decision and reason."""
+    with store.session() as s:
+        rows = list(s.execute(
+            select(StoredItem).where(StoredItem.source == "dashboard", StoredItem.submitted_by == user,
+                                     StoredItem.review_status != "draft")
+            .order_by(StoredItem.id.desc()).limit(limit)).scalars())
+        out = []
+        for it in rows:
+            last = s.execute(select(Decision).where(Decision.item_pk == it.id, Decision.decision.in_(
+                ("approve", "reject"))).order_by(Decision.id.desc()).limit(1)).scalar()
+            out.append({"submitted": it.created_at.isoformat(timespec="minutes"), "kind": it.kind,
+                        "channel": it.channel, "verdict": it.verdict, "status": it.review_status,
+                        "reviewer": last.reviewer if last else "", "reason": last.justification if last else "",
+                        "text": it.text[:120] + ("…" if len(it.text) > 120 else "")})
+        return out
+
+
+def counts(store: Store) -> dict[str, int]:
+    """Open items per source (for the menu badge and the queue header)."""
+    with store.session() as s:
+        q = (select(StoredItem.source, func.count()).where(StoredItem.review_status == "open",
+                                                           StoredItem.verdict.in_(("block", "review")))
+             .group_by(StoredItem.source))
+        return {src: int(n) for src, n in s.execute(q)}
 
 
 def runs(store: Store, limit: int = 100) -> list[dict[str, Any]]:
     with store.session() as s:
         return [{"id": r.id, "source": r.source, "actor": r.actor, "rule_pack": r.rule_pack, "status": r.status,
-                 "started_at": r.started_at.isoformat(timespec="seconds"), "counts": r.counts}
+                 "started_at": r.started_at.isoformat(timespec="seconds"),
+                 "items": int((r.counts or {}).get("items", 0)), "block": int((r.counts or {}).get("block", 0)),
+                 "review": int((r.counts or {}).get("review", 0)), "pass": int((r.counts or {}).get("pass", 0))}
                 for r in s.execute(select(Run).order_by(Run.id.desc()).limit(limit)).scalars()]
 
 
-def findings_table(store: Store, run_id: int | None = None, source: str | None = None) -> list[dict[str, Any]]:
-    """One row per high/medium finding with its item's channel, source and week, for charts and CSV."""
+def findings_table(store: Store, run_id: int | None = None, source: str | None = None,
+                   since: date | None = None, until: date | None = None) -> list[dict[str, Any]]:
+    """One row per high or medium finding with its item's run, source, channel and ISO week, for the
+    charts, the drill-down and the CSV export."""
+    q = select(StoredFinding, StoredItem).join(StoredItem, StoredFinding.item_pk == StoredItem.id).where(
+        StoredFinding.severity.in_(("high", "medium")))
+    if run_id:
+        q = q.where(StoredItem.run_id == run_id)
+    if source:
+        q = q.where(StoredItem.source == source)
+    if since:
+        q = q.where(StoredItem.created_at >= datetime.combine(since, datetime.min.time()))
+    if until:
+        q = q.where(StoredItem.created_at < datetime.combine(until + timedelta(days=1), datetime.min.time()))
+    waivers = active_waivers(store)
+    rows = []
     with store.session() as s:
-        q = select(StoredFinding, StoredItem).join(StoredItem, StoredFinding.item_pk == StoredItem.id)
-        if run_id:
-            q = q.where(StoredItem.run_id == run_id)
-        if source:
-            q = q.where(StoredItem.source == source)
-        rows = []
-        for f, it in s.execute(q):
-            if f.severity not in ("high", "medium"):
-                continue
+        for f, it in s.execute(q.order_by(StoredItem.id.desc(), StoredFinding.id)):
             rows.append({"run": it.run_id, "item": it.item_id, "pk": it.id, "source": it.source,
-                         "channel": it.channel, "category": f.category, "severity": f.severity,
-                         "rule_id": f.rule_id, "week": it.created_at.strftime("%G-W%V"),
-                         "permalink": it.permalink or "", "waived": f.waived})
-        return rows
+                         "channel": it.channel, "kind": it.kind, "category": f.category, "severity": f.severity,
+                         "rule_id": f.rule_id, "message": f.data.get("message", ""),
+                         "evidence": f.data.get("evidence", ""), "week": it.created_at.strftime("%G-W%V"),
+                         "scanned_at": it.created_at.isoformat(timespec="seconds"), "status": it.review_status,
+                         "permalink": it.permalink or "", "waived": _key(it.content_hash, f.data) in waivers})
+    return rows
