@@ -159,7 +159,7 @@ def highlight(text: str, findings: list[dict[str, Any]], source: str = "text") -
         top = max(cover, key=lambda sp: SEVERITY_RANK.get(sp[3]["severity"], 0))[3]
         title = html.escape("; ".join(f"{sp[2]}. {sp[3]['rule_id']} {sp[3]['category']}" for sp in cover), quote=True)
         out.append(f"<mark title=\"{title}\" style=\"background:{SEVERITY_BG.get(top['severity'], '#eee')};"
-                   f"padding:0 2px;border-radius:3px\">{seg}</mark>")
+                   f"padding:1px 0\">{seg}</mark>")
         ends = [str(sp[2]) for sp in cover if sp[1] == b]
         if ends:
             out.append(f"<sup>{','.join(ends)}</sup>")

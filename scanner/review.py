@@ -16,10 +16,10 @@ import threading
 import uuid
 import weakref
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Date, DateTime, ForeignKey, Integer, String, Text, func, select
+from sqlalchemy import Date, DateTime, ForeignKey, Integer, String, Text, and_, func, select
 from sqlalchemy.orm import Mapped, mapped_column
 
 from . import audit
@@ -66,9 +66,9 @@ def keep_current(scanner: Any) -> None:
     if registry is None or not hasattr(registry, "reload"):
         return
     mark = _registry_mark(registry.store)
-    if registry in _REGISTRY_MARKS and _REGISTRY_MARKS[registry] != mark:
+    if _REGISTRY_MARKS.get(registry) != mark:  # changed, or first seen (it may predate a change)
         registry.reload()
-    _REGISTRY_MARKS[registry] = mark
+        _REGISTRY_MARKS[registry] = mark
 
 
 def _registry_mark(store: Store) -> tuple:
@@ -195,6 +195,16 @@ class Waiver:
                 "expires_on": self.expires_on.isoformat() if self.expires_on else None}
 
 
+def _utc_start(day: date) -> datetime:
+    """Local midnight of `day` as naive UTC (how the store keeps times), so date filters follow the user's day."""
+    return datetime.combine(day, datetime.min.time()).astimezone(UTC).replace(tzinfo=None)
+
+
+def _local(stamp: datetime) -> datetime:
+    """A stored (naive UTC) time in the server's local time, for display and weekly grouping."""
+    return stamp.replace(tzinfo=UTC).astimezone().replace(tzinfo=None)
+
+
 def _key(content_hash: str, data: dict[str, Any]) -> tuple[str, str, str, str]:
     return (content_hash, data.get("rule_id", ""), data.get("source", "text"), data.get("evidence", ""))
 
@@ -234,7 +244,7 @@ def item_dict(it: StoredItem, finds: list[dict[str, Any]]) -> dict[str, Any]:
             "text": it.text, "in_reply_to": it.in_reply_to, "author": it.author, "images": list(it.images or []),
             "source": it.source, "verdict": it.verdict, "effective_verdict": effective_verdict(finds),
             "status": it.review_status, "submitted_by": it.submitted_by, "suggested_text": it.suggested_text,
-            "rule_pack": it.rule_pack, "created_at": it.created_at.isoformat(timespec="seconds"),
+            "rule_pack": it.rule_pack, "created_at": _local(it.created_at).isoformat(timespec="seconds"),
             "findings": finds, "permalink": it.permalink}
 
 
@@ -257,16 +267,16 @@ def queue(store: Store, source: str | None = None, channel: str | None = None, c
     if status:
         q = q.where(StoredItem.review_status == status)
     if since:
-        q = q.where(StoredItem.created_at >= datetime.combine(since, datetime.min.time()))
+        q = q.where(StoredItem.created_at >= _utc_start(since))
     if until:
-        q = q.where(StoredItem.created_at < datetime.combine(until + timedelta(days=1), datetime.min.time()))
+        q = q.where(StoredItem.created_at < _utc_start(until + timedelta(days=1)))
     conds = []
     if category:
         conds.append(StoredFinding.category == category)
     if severity:
         conds.append(StoredFinding.severity == severity)
     if conds:
-        q = q.where(StoredItem.findings.any(*conds))
+        q = q.where(StoredItem.findings.any(and_(*conds)))
     waivers = active_waivers(store)
     with store.session() as s:
         rows = s.execute(q.order_by(StoredItem.id.desc()).limit(limit)).scalars()
@@ -285,7 +295,7 @@ def get_item(store: Store, pk: int) -> dict[str, Any] | None:
 def history(store: Store, pk: int) -> list[dict[str, Any]]:
     """Every decision taken on an item (oldest first)."""
     with store.session() as s:
-        return [{"at": d.at.isoformat(timespec="seconds"), "decision": d.decision, "reviewer": d.reviewer,
+        return [{"at": _local(d.at).isoformat(timespec="seconds"), "decision": d.decision, "reviewer": d.reviewer,
                  "justification": d.justification, "finding_id": d.finding_id,
                  "expires_on": d.expires_on.isoformat() if d.expires_on else None}
                 for d in s.execute(select(Decision).where(Decision.item_pk == pk).order_by(Decision.id)).scalars()]
@@ -302,7 +312,7 @@ def mine(store: Store, user: str, limit: int = 50) -> list[dict[str, Any]]:
         for it in rows:
             last = s.execute(select(Decision).where(Decision.item_pk == it.id, Decision.decision.in_(
                 ("approve", "reject"))).order_by(Decision.id.desc()).limit(1)).scalar()
-            out.append({"submitted": it.created_at.isoformat(timespec="minutes"), "kind": it.kind,
+            out.append({"submitted": _local(it.created_at).isoformat(timespec="minutes"), "kind": it.kind,
                         "channel": it.channel, "verdict": it.verdict, "status": it.review_status,
                         "reviewer": last.reviewer if last else "", "reason": last.justification if last else "",
                         "text": it.text[:120] + ("…" if len(it.text) > 120 else "")})
@@ -321,7 +331,7 @@ def counts(store: Store) -> dict[str, int]:
 def runs(store: Store, limit: int = 100) -> list[dict[str, Any]]:
     with store.session() as s:
         return [{"id": r.id, "source": r.source, "actor": r.actor, "rule_pack": r.rule_pack, "status": r.status,
-                 "started_at": r.started_at.isoformat(timespec="seconds"),
+                 "started_at": _local(r.started_at).isoformat(timespec="seconds"),
                  "items": int((r.counts or {}).get("items", 0)), "block": int((r.counts or {}).get("block", 0)),
                  "review": int((r.counts or {}).get("review", 0)), "pass": int((r.counts or {}).get("pass", 0))}
                 for r in s.execute(select(Run).order_by(Run.id.desc()).limit(limit)).scalars()]
@@ -338,9 +348,9 @@ def findings_table(store: Store, run_id: int | None = None, source: str | None =
     if source:
         q = q.where(StoredItem.source == source)
     if since:
-        q = q.where(StoredItem.created_at >= datetime.combine(since, datetime.min.time()))
+        q = q.where(StoredItem.created_at >= _utc_start(since))
     if until:
-        q = q.where(StoredItem.created_at < datetime.combine(until + timedelta(days=1), datetime.min.time()))
+        q = q.where(StoredItem.created_at < _utc_start(until + timedelta(days=1)))
     waivers = active_waivers(store)
     rows = []
     with store.session() as s:
@@ -348,7 +358,7 @@ def findings_table(store: Store, run_id: int | None = None, source: str | None =
             rows.append({"run": it.run_id, "item": it.item_id, "pk": it.id, "source": it.source,
                          "channel": it.channel, "kind": it.kind, "category": f.category, "severity": f.severity,
                          "rule_id": f.rule_id, "message": f.data.get("message", ""),
-                         "evidence": f.data.get("evidence", ""), "week": it.created_at.strftime("%G-W%V"),
-                         "scanned_at": it.created_at.isoformat(timespec="seconds"), "status": it.review_status,
+                         "evidence": f.data.get("evidence", ""), "week": _local(it.created_at).strftime("%G-W%V"),
+                         "scanned_at": _local(it.created_at).isoformat(timespec="seconds"), "status": it.review_status,
                          "permalink": it.permalink or "", "waived": _key(it.content_hash, f.data) in waivers})
     return rows

@@ -81,15 +81,14 @@ def finding_controls(f: dict[str, Any]) -> None:
         return
     if f["severity"] in ("info", "low") or f["category"] == "scan_incomplete":
         return
-    a, b, c = st.columns([3, 1, 1])
-    just = a.text_input("Justification (why this is not a problem)", key=f"just-{fid}")
-    until_d = b.date_input("Waiver expires", value=date.today() + timedelta(days=review.WAIVER_DAYS),
-                           min_value=date.today() + timedelta(days=1),
-                           max_value=date.today() + timedelta(days=review.MAX_WAIVER_DAYS), key=f"exp-{fid}")
-    c.write("")
-    if c.button("False positive", key=f"fp-{fid}"):
-        run_decision(review.waive, s, fid, user, just, until_d,
-                     flash="Finding waived as a false positive (stored and audit-logged).")
+    with st.popover("Mark as false positive", icon=":material/do_not_disturb_on:"):
+        just = st.text_input("Justification (why this is not a problem)", key=f"just-{fid}")
+        until_d = st.date_input("Waiver expires", value=date.today() + timedelta(days=review.WAIVER_DAYS),
+                                min_value=date.today() + timedelta(days=1),
+                                max_value=date.today() + timedelta(days=review.MAX_WAIVER_DAYS), key=f"exp-{fid}")
+        if st.button("Waive this finding", key=f"fp-{fid}", type="primary"):
+            run_decision(review.waive, s, fid, user, just, until_d,
+                         flash="Finding waived as a false positive (stored and audit-logged).")
 
 
 for it in shown:
@@ -113,7 +112,7 @@ for it in shown:
         for n, f in enumerate(it["findings"], start=1):
             if f["severity"] == "info":
                 continue
-            st.markdown(f"##### {finding_title(n, f)}")
+            st.markdown(f"**{finding_title(n, f)}**")
             show_finding(n, f, pack.get(f["rule_id"]), show_record=True)
             finding_controls(f)
         if it["suggested_text"]:
