@@ -1,10 +1,10 @@
 """The reply-gate HTTP API (FastAPI): POST /v1/check, POST /v1/batch, GET /v1/rules, GET /healthz.
 
 `create_app(store, scanner, settings)` builds the app; `app_factory()` is what `medspa-scan serve`
-hands to uvicorn (each worker process loads the models once, in the lifespan). Every request but
-/healthz (the OpenAPI document included) needs `Authorization: Bearer KEY` and is rate limited per key.
-Scans run on one dedicated thread per worker (CPU-bound; the event loop stays free) and every check
-is stored like a CLI run (source "api", actor = the key's name), so the dashboard's queue shows
+hands to uvicorn. Its lifespan loads the models once per scan worker (see `_api_engine`: worker
+processes fed from one queue, or a thread of this process when a Scanner is passed in). Every
+request but /healthz needs `Authorization: Bearer KEY` and is rate limited per key. Every check is
+stored like a CLI run (source "api", actor = the key's name), so the dashboard's queue shows
 reply-gate decisions. Nothing logged or returned in an error carries content: validation errors
 name the field, the access log has method, path (no query), status, time, request id and key name,
 and unexpected errors answer a generic 500 with a request id while the log gets the exception type
@@ -12,22 +12,18 @@ and code location only.
 """
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import os
 import re
 import shutil
 import tempfile
-import threading
 import time
 import traceback
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, fields
-from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 
@@ -41,6 +37,7 @@ from starlette.datastructures import Headers, MutableHeaders, UploadFile
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from . import apikeys
+from ._api_engine import Engine, EngineBusy, ProcessEngine, ThreadEngine
 from ._models import CHANNELS, KINDS, MAX_TEXT_CHARS, Item, ScanResult
 
 log = logging.getLogger("medspa_scan.api")
@@ -69,7 +66,8 @@ class Settings:
     max_images: int = 10  # images per item
     max_batch: int = 100  # items per /v1/batch request
     rate_per_minute: int = apikeys.DEFAULT_RATE_PER_MINUTE  # per key, unless the key has its own limit
-    max_pending: int = 256  # checks queued for the scan thread before new ones get 503
+    max_pending: int = 256  # checks queued for scanning before new ones get 503
+    workers: int = 1  # scan worker processes when the app loads its own models (0: a thread of this process)
     registry_refresh_seconds: float = 2.0  # how stale the in-memory authorization registry may be
 
     @property
@@ -89,8 +87,8 @@ class Settings:
                 values[f.name] = conv(raw)
             except ValueError:
                 raise ValueError(f"{var}={raw[:20]!r} is not a number") from None
-            if values[f.name] <= 0:
-                raise ValueError(f"{var} must be positive")
+            if values[f.name] < (0 if f.name == "workers" else 1):
+                raise ValueError(f"{var} must be {'zero or more' if f.name == 'workers' else 'positive'}")
         return cls(**values)
 
 
@@ -295,107 +293,6 @@ class _Guard:
 
 
 # ----------------------------------------------------------------------------------------------
-# The scanning engine of one worker process
-# ----------------------------------------------------------------------------------------------
-class _Engine:
-    """Owns the loaded Scanner: one scan thread (CPU-bound; the models are not shared between
-    threads), one store thread (writes overlap the next scan) and the registry refresh."""
-
-    def __init__(self, store: Any, scanner: Any, settings: Settings):
-        self.store = store
-        self.scanner = scanner
-        self.settings = settings
-        self.pending = 0
-        self._scan_pool = ThreadPoolExecutor(1, thread_name_prefix="medspa-api-scan")
-        self._store_pool = ThreadPoolExecutor(1, thread_name_prefix="medspa-api-store")
-        self._registry_mark: tuple[Any, ...] | None = None
-        self._registry_checked = 0.0
-        self._lock = threading.Lock()
-
-    def start(self) -> None:
-        """Load the store and the models (once per worker) and warm them up."""
-        if self.store is None:
-            from .store import Store
-
-            self.store = Store()
-        if self.scanner is None:
-            from .engine import Scanner
-
-            self.scanner = Scanner(store=self.store)
-        self._scan_pool.submit(self._warm_up).result()
-        log.info("reply gate ready: rule pack %s, pid %d", self.scanner.rule_pack, os.getpid())
-
-    def _warm_up(self) -> None:
-        self._refresh()
-        self.scanner.scan(Item(id="warm-up", kind="reply", channel="google", text="Thank you for the kind words!"))
-
-    def close(self) -> None:
-        self._scan_pool.shutdown(wait=False, cancel_futures=True)
-        self._store_pool.shutdown(wait=True)
-
-    # -- keeping a long-running scanner current -------------------------------------------------
-    def _registry_fingerprint(self, registry: Any) -> tuple[Any, ...]:
-        from sqlalchemy import func, select
-
-        from .audit import AuditEntry
-
-        with registry.store.session() as s:
-            last = s.execute(select(func.max(AuditEntry.id)).where(AuditEntry.action.like("registry.%"))).scalar()
-            try:
-                from .registry import Authorization
-
-                count = s.execute(select(func.count()).select_from(Authorization)).scalar()
-            except ImportError:
-                count = None
-        return (last, count)
-
-    def _refresh(self) -> None:
-        """Judge authorizations as of today, and reload the registry when it changed (scan thread)."""
-        self.scanner.as_of = date.today()
-        registry = getattr(self.scanner, "registry", None)
-        if registry is None or not hasattr(registry, "reload"):
-            return
-        now = time.monotonic()
-        if now - self._registry_checked < self.settings.registry_refresh_seconds:
-            return
-        self._registry_checked = now
-        mark = self._registry_fingerprint(registry)
-        if self._registry_mark is not None and mark != self._registry_mark:
-            registry.reload()
-            log.info("authorization registry reloaded (%d records)", len(registry))
-        self._registry_mark = mark
-
-    # -- work -----------------------------------------------------------------------------------
-    def _scan(self, items: list[Item]) -> list[ScanResult]:
-        self._refresh()
-        return list(self.scanner.scan_many(items))
-
-    def _save(self, pairs: list[tuple[Item, ScanResult]], key_name: str) -> None:
-        run = self.store.start_run("api", actor=key_name, rule_pack=self.scanner.rule_pack)
-        self.store.save_results(run, pairs, source="api", submitted_by=key_name)
-        counts: dict[str, int] = {"items": len(pairs)}
-        for _, r in pairs:
-            counts[r.verdict] = counts.get(r.verdict, 0) + 1
-        self.store.finish_run(run, counts)
-
-    async def check(self, items: list[Item], stored: list[Item], key_name: str) -> list[ScanResult]:
-        """Scan on the scan thread, then store on the store thread; answers only once stored."""
-        with self._lock:
-            if self.pending >= self.settings.max_pending:
-                raise ApiError(503, "server busy: too many checks queued; retry shortly", headers={"Retry-After": "1"})
-            self.pending += 1
-        try:
-            loop = asyncio.get_running_loop()
-            results = await loop.run_in_executor(self._scan_pool, self._scan, items)
-            await loop.run_in_executor(self._store_pool, self._save, list(zip(stored, results, strict=True)),
-                                       key_name)
-            return results
-        finally:
-            with self._lock:
-                self.pending -= 1
-
-
-# ----------------------------------------------------------------------------------------------
 # Request parsing
 # ----------------------------------------------------------------------------------------------
 def _sniff(head: bytes) -> str | None:
@@ -540,7 +437,11 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 def create_app(store: Any = None, scanner: Any = None, settings: Settings | None = None) -> FastAPI:
     """The reply-gate app. With no store/scanner, the lifespan loads them ($MEDSPA_SCAN_HOME)."""
     settings = settings or Settings.from_env()
-    engine = _Engine(store, scanner, settings)
+    engine: Engine
+    if scanner is not None or settings.workers == 0:
+        engine = ThreadEngine(store, scanner, settings.max_pending, settings.registry_refresh_seconds)
+    else:
+        engine = ProcessEngine(store, settings.workers, settings.max_pending, settings.registry_refresh_seconds)
     limiter = apikeys.RateLimiter(settings.rate_per_minute)
 
     @asynccontextmanager
@@ -590,7 +491,7 @@ def create_app(store: Any = None, scanner: Any = None, settings: Settings | None
         return info
 
     def ready() -> None:
-        if engine.scanner is None:
+        if not engine.ready:
             raise ApiError(503, "starting: models are loading", headers={"Retry-After": "2"})
 
     @app.get("/healthz", openapi_extra={"security": []},
@@ -598,13 +499,13 @@ def create_app(store: Any = None, scanner: Any = None, settings: Settings | None
     async def healthz() -> dict[str, Any]:
         """Liveness and readiness (no key needed)."""
         ready()
-        return {"status": "ok", "rule_pack": engine.scanner.rule_pack}
+        return {"status": "ok", "rule_pack": engine.rule_pack}
 
     @app.get("/v1/rules", response_model=RulesResponse, responses={k: ERRORS[k] for k in (401, 429, 500)})
     async def rules(key: apikeys.KeyInfo = Depends(authenticate)) -> JSONResponse:  # noqa: B008
         """The loaded rule pack: every rule's id, category, severity, message, rationale, remediation, citation."""
         ready()
-        pack = engine.scanner.rules
+        pack = engine.rules
         return JSONResponse({"version": pack.version, "rules": [
             {k: v for k, v in r.meta().items() if k != "examples"} for r in pack.rules]})
 
@@ -638,7 +539,7 @@ def create_app(store: Any = None, scanner: Any = None, settings: Settings | None
                 raise ApiError(415, "unsupported content type: send application/json, or multipart/form-data "
                                     "with an `item` field and image files")
             item, stored = _to_item(data, paths, names, default_id=rid)
-            [result] = await engine.check([item], [stored], key.name)
+            [result] = await _checked(engine, [item], [stored], key.name)
         finally:
             if tmp is not None:
                 shutil.rmtree(tmp, ignore_errors=True)
@@ -682,7 +583,7 @@ def create_app(store: Any = None, scanner: Any = None, settings: Settings | None
                           "error": "invalid item", "fields": exc.fields or []}
         counts: dict[str, int] = {"items": len(raw), "invalid": len(raw) - len(good)}
         if good:
-            results = await engine.check([g[1] for g in good], [g[2] for g in good], key.name)
+            results = await _checked(engine, [g[1] for g in good], [g[2] for g in good], key.name)
             for (i, _, _), res in zip(good, results, strict=True):
                 out[i] = {"index": i, **res.public()}
                 counts[res.verdict] = counts.get(res.verdict, 0) + 1
@@ -775,6 +676,13 @@ async def _read_multipart(request: Request, tmp: Path, settings: Settings) -> tu
         return data, paths, names
     finally:
         await form.close()
+
+
+async def _checked(engine: Engine, items: list[Item], stored: list[Item], key_name: str) -> list[ScanResult]:
+    try:
+        return await engine.check(items, stored, key_name)
+    except EngineBusy:
+        raise ApiError(503, "server busy: too many checks queued; retry shortly", headers={"Retry-After": "1"}) from None
 
 
 def app_factory() -> FastAPI:

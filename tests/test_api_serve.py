@@ -74,14 +74,10 @@ def test_serve_loads_the_models_once_per_worker_and_answers(served):
                                           "text": f"Thank you for the kind words, {SECRET}! See you at your next visit."})
             assert r.status_code == 200 and r.json()["verdict"] == "block"
         assert c.get("/v1/rules").status_code == 200
-    deadline = time.monotonic() + 60
-    while True:  # both workers finish loading (the second may still be warming up)
-        ready = re.findall(r"reply gate ready: rule pack \S+, pid (\d+)", served["log"].read_text())
-        if len(ready) >= 2 or time.monotonic() > deadline:
-            break
-        time.sleep(0.5)
-    assert len(ready) == 2 and len(set(ready)) == 2, ready  # once per worker, not per request
     text = served["log"].read_text()
+    ready = re.findall(r"scan worker ready: rule pack \S+, pid (\d+)", text)
+    assert len(ready) == 2 and len(set(ready)) == 2, ready  # once per worker, not per request
+    assert re.search(r"reply gate ready: rule pack \S+, 2 scan worker\(s\)", text)
     assert re.search(r"medspa_scan\.api\.access: POST /v1/check 200 [\d.]+ms rid=\w+ key=google-gate", text)
     assert "Xylophia" not in text and "Brandywine" not in text
     assert '"POST /v1/check' not in text  # uvicorn's own access log (it prints query strings) is off
@@ -182,3 +178,28 @@ def test_when_the_gate_cannot_check_nothing_is_posted(served, google, problem):
         out = gate(served, google, "--reply", "Thank you!", api=f"http://127.0.0.1:{free_port()}")
         assert "could not be reached" in out.stderr
     assert out.returncode == 2 and google.posted == [] and "nothing was posted" in out.stderr
+
+
+def test_a_scan_worker_that_dies_is_replaced_and_no_check_passes_unscanned(served):
+    import signal
+
+    pids = [int(p) for p in re.findall(r"scan worker ready: rule pack \S+, pid (\d+)", served["log"].read_text())]
+    os.kill(pids[0], signal.SIGKILL)  # a worker of the server this module started
+    headers = {"Authorization": f"Bearer {served['key']}"}
+    codes = []
+    deadline = time.monotonic() + 120
+    with httpx.Client(base_url=served["base"], headers=headers, timeout=60) as c:
+        while time.monotonic() < deadline:
+            r = c.post("/v1/check", json={"kind": "reply", "channel": "google", "text": "See you at your next visit!"})
+            codes.append(r.status_code)
+            if r.status_code == 200:
+                assert r.json()["verdict"] == "block"
+                if codes.count(200) >= 3:
+                    break
+            else:
+                assert "verdict" not in r.json()
+            time.sleep(0.2)
+    assert codes.count(200) >= 3 and set(codes) <= {200, 500, 503}, codes
+    text = served["log"].read_text()
+    assert "a scan worker died" in text
+    assert len(re.findall(r"scan worker ready: rule pack", text)) >= 4  # a fresh pool of two

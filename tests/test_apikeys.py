@@ -135,6 +135,7 @@ def test_bad_options_are_usage_errors(home, capsys, args):
 
 
 def test_bad_limit_settings_in_the_environment_are_reported_by_name(home, monkeypatch, capsys):
+    monkeypatch.setenv("MEDSPA_SCAN_API_WORKERS", "1")  # serve sets it; monkeypatch restores it afterwards
     monkeypatch.setenv("MEDSPA_SCAN_API_MAX_BATCH", "many")
     assert main(["serve", "--port", "18999"]) == 2
     assert "MEDSPA_SCAN_API_MAX_BATCH" in capsys.readouterr().err
