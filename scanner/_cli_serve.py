@@ -87,6 +87,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         settings = Settings.from_env()
     except ValueError as exc:
         raise UsageError(str(exc)) from None
+    _check_port(args.host, args.port)  # before loading the models, not after
     # one compute thread per worker process: the workers already use the cores, extra BLAS/OpenMP
     # threads only contend with them (the workers inherit this environment)
     for var in THREAD_VARS:
@@ -102,6 +103,24 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if not server.started:
         raise UsageError(f"the server did not start (is port {args.port} on {args.host} free? see the log above)")
     return 0
+
+
+def _check_port(host: str, port: int) -> None:
+    import socket
+
+    from .cli import UsageError
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror:
+        raise UsageError(f"--host {host}: unknown host") from None
+    family, kind, proto, _, addr = infos[0]
+    with socket.socket(family, kind, proto) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(addr)
+        except OSError as exc:
+            raise UsageError(f"cannot listen on {host}:{port} ({exc.strerror or exc}); is another server running?") from None
 
 
 def cmd_create(args: argparse.Namespace) -> int:

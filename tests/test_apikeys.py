@@ -166,3 +166,17 @@ def test_rate_limiter_counts_exactly_under_threads():
     for t in threads:
         t.join()
     assert sum(allowed) == 500
+
+
+def test_serve_on_a_port_in_use_says_so_before_loading_models(home, monkeypatch, capsys):
+    import socket
+
+    monkeypatch.setenv("MEDSPA_SCAN_API_WORKERS", "1")
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        started = time.monotonic()
+        assert main(["serve", "--port", str(port)]) == 2
+    assert f"cannot listen on 127.0.0.1:{port}" in capsys.readouterr().err
+    assert time.monotonic() - started < 5
