@@ -16,7 +16,7 @@ from _common import REVIEWERS, current_user, login_page, logout, store  # noqa: 
 from scanner import review  # noqa: E402
 
 st.set_page_config(page_title="MedSpa Compliance Scanner", page_icon=":material/shield:", layout="wide")
-PAGES = HERE / "pages"
+PAGES = HERE / "views"
 
 who = current_user()
 if who is None:
@@ -37,7 +37,7 @@ else:
             st.Page(PAGES / "audit.py", title="Audit log", icon=":material/receipt_long:")]
     with st.sidebar:
         st.write(f"Signed in as **{name}** ({role})")
-        if st.button("Log out", icon=":material/logout:"):
+        if st.button("Log out", icon=":material/logout:", key="logout"):
             logout("You are logged out.")
             st.rerun()
     nav = st.navigation(pages)

@@ -2,6 +2,7 @@
 timeout, and the `users` commands on a real SQLite file."""
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import sys
 from datetime import timedelta
@@ -93,10 +94,8 @@ def test_lock_out_is_capped(store, monkeypatch, fast_hash):
     clock = [accounts.utcnow()]
     monkeypatch.setattr(accounts, "utcnow", lambda: clock[0])
     for _ in range(13):
-        try:
+        with contextlib.suppress(accounts.LockedOut):
             accounts.authenticate(store, "max", "wrong")
-        except accounts.LockedOut:
-            pass
         clock[0] += timedelta(seconds=accounts.MAX_LOCK_SECONDS + 1)
     accounts.authenticate(store, "max", "wrong")
     with pytest.raises(accounts.LockedOut) as exc:
