@@ -1,0 +1,234 @@
+"""Safe image loading for the image pipeline: size and pixel limits before any decoding, an allow-list of
+formats (JPEG, PNG, WebP, HEIC/HEIF, AVIF, GIF, TIFF, BMP), EXIF orientation applied first, transparency
+flattened onto white, and a working copy small enough for detection and OCR.
+
+Every failure is an `ImageError` whose message says what is wrong without naming the file or its content.
+Boxes elsewhere in the pipeline are in pixels of the *upright original* (`LoadedImage.size`); the working
+copy is `scale` times smaller.
+"""
+from __future__ import annotations
+
+import os
+import warnings
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+#: refuse images with more pixels than this (decompression bombs, absurd panoramas); Pillow itself warns
+#: above 89.5 million pixels, so the default stays below that
+MAX_PIXELS = int(os.environ.get("MEDSPA_SCAN_MAX_PIXELS", 80_000_000))
+#: refuse files bigger than this before reading them
+MAX_BYTES = int(os.environ.get("MEDSPA_SCAN_MAX_IMAGE_BYTES", 60_000_000))
+#: longest side of the working copy every stage reads (detection and OCR downscale further)
+WORK_SIDE = 3200
+FORMATS = ("JPEG", "MPO", "PNG", "WEBP", "HEIF", "AVIF", "GIF", "TIFF", "BMP")
+#: containers whose extra frames are previews or depth maps, not further pictures
+SINGLE_PICTURE_FORMATS = ("MPO", "HEIF", "AVIF")
+
+
+class ImageError(Exception):
+    """The file could not be loaded safely; the message says why (never the file's name or content)."""
+
+
+@dataclass
+class LoadedImage:
+    """One decoded image: the upright working copy plus everything the metadata stage reads."""
+
+    name: str
+    path: Path
+    format: str
+    size: tuple[int, int]  # upright original (width, height)
+    image: Any  # PIL.Image.Image, RGB, upright, longest side <= WORK_SIDE
+    scale: float  # working-copy pixels per original pixel (<= 1)
+    exif: Any  # PIL.Image.Exif (possibly empty)
+    info: dict[str, Any] = field(default_factory=dict)
+    text_chunks: dict[str, str] = field(default_factory=dict)  # PNG tEXt/iTXt/zTXt
+    iptc: dict[tuple[int, int], Any] | None = None
+    frames: int = 1
+
+    def to_original(self, box: tuple[float, float, float, float], from_scale: float | None = None) -> list[int]:
+        """[x0, y0, x1, y1] in a copy `from_scale` (default: the working copy) times the original -> original."""
+        s = from_scale if from_scale is not None else self.scale
+        w, h = self.size
+        x0, y0, x1, y1 = (v / s for v in box)
+        return [max(0, int(x0)), max(0, int(y0)), min(w, int(round(x1))), min(h, int(round(y1)))]
+
+    @property
+    def megapixels(self) -> float:
+        return self.size[0] * self.size[1] / 1e6
+
+
+@cache
+def register_heif() -> bool:
+    """Teach Pillow HEIC/HEIF (and AVIF where Pillow lacks it); False when pillow-heif is missing."""
+    try:
+        import pillow_heif
+    except ImportError:  # pragma: no cover - the dependency is declared
+        return False
+    pillow_heif.register_heif_opener()
+    from PIL import features
+
+    if not features.check("avif") and hasattr(pillow_heif, "register_avif_opener"):  # pragma: no cover
+        pillow_heif.register_avif_opener()
+    return True
+
+
+def _check_file(path: Path) -> None:
+    if not path.exists():
+        raise ImageError("file not found")
+    if not path.is_file():
+        raise ImageError("not a regular file")
+    size = path.stat().st_size
+    if size == 0:
+        raise ImageError("the file is empty")
+    if size > MAX_BYTES:
+        raise ImageError(f"the file is {size / 1e6:.0f} MB; the limit is {MAX_BYTES / 1e6:.0f} MB "
+                         "(MEDSPA_SCAN_MAX_IMAGE_BYTES)")
+
+
+def _too_big(pixels: int) -> ImageError:
+    return ImageError(f"the image is {pixels / 1e6:.0f} megapixels; the limit is {MAX_PIXELS / 1e6:.0f} "
+                      "megapixels (a possible decompression bomb; resize it or raise MEDSPA_SCAN_MAX_PIXELS)")
+
+
+def _open(path: Path) -> Any:
+    """Image.open restricted to the allowed formats, with the pixel limit checked on the header."""
+    from PIL import Image, UnidentifiedImageError
+
+    register_heif()
+    Image.init()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            im = Image.open(path, formats=[f for f in FORMATS if f in Image.OPEN])
+    except Image.DecompressionBombError as exc:
+        digits = [int(t) for t in str(exc).replace("(", " ").split() if t.isdigit()]
+        raise _too_big(digits[0] if digits else MAX_PIXELS * 2) from None
+    except UnidentifiedImageError:
+        raise ImageError("not an image in a supported format (JPEG, PNG, WebP, HEIC, AVIF, GIF, TIFF, BMP)") from None
+    except (OSError, ValueError, SyntaxError, EOFError) as exc:
+        raise ImageError(f"corrupt or unreadable image header ({type(exc).__name__})") from None
+    w, h = im.size
+    if w <= 0 or h <= 0:
+        im.close()
+        raise ImageError("the image has no pixels")
+    if w * h > MAX_PIXELS:
+        im.close()
+        raise _too_big(w * h)
+    return im
+
+
+def _to_rgb(im: Any) -> Any:
+    """RGB for any mode: transparency flattened onto white (black text on a transparent PNG stays legible)."""
+    from PIL import Image
+
+    if im.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        import numpy as np
+
+        arr = np.asarray(im, dtype=np.float64)
+        top = float(arr.max()) or 1.0
+        return Image.fromarray((arr * (255.0 / top)).clip(0, 255).astype("uint8")).convert("RGB")
+    if im.mode == "P" and "transparency" in im.info:
+        im = im.convert("RGBA")
+    if im.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+        rgba = im.convert("RGBA")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(white, rgba).convert("RGB")
+    return im.convert("RGB") if im.mode != "RGB" else im
+
+
+def _decode(im: Any) -> Any:
+    """Decode (reduced on the fly for big JPEGs) and return the upright RGB image."""
+    from PIL import ImageOps
+
+    w, h = im.size
+    k = WORK_SIDE / max(w, h)
+    if k < 0.5 and im.format in ("JPEG", "MPO"):
+        im.draft("RGB", (max(1, int(w * k)), max(1, int(h * k))))  # DCT scaling: 1/2, 1/4 or 1/8
+    im.load()
+    upright = ImageOps.exif_transpose(im)
+    return _to_rgb(upright if upright is not None else im)
+
+
+def load(path: str | Path) -> LoadedImage:
+    """Open an image safely: file and pixel limits before decoding, allowed formats only, EXIF orientation
+    applied, first frame only (see `LoadedImage.frames`). Raises ImageError with a clear reason."""
+    from PIL import Image, IptcImagePlugin
+
+    p = Path(path)
+    _check_file(p)
+    im = _open(p)
+    try:
+        fmt = str(im.format or "")
+        exif = im.getexif()
+        orientation = exif.get(0x0112, 1)
+        w, h = im.size
+        size = (h, w) if orientation in (5, 6, 7, 8) else (w, h)
+        info = {str(k): v for k, v in im.info.items()}
+        text_chunks = {str(k): str(v) for k, v in getattr(im, "text", {}).items()} if fmt == "PNG" else {}
+        try:
+            iptc = IptcImagePlugin.getiptcinfo(im) if fmt in ("JPEG", "MPO", "TIFF") else None
+        except Exception:  # noqa: BLE001 - a malformed IPTC block must not stop the scan
+            iptc = None
+        frames = int(getattr(im, "n_frames", 1) or 1) if fmt not in SINGLE_PICTURE_FORMATS else 1
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            rgb = _decode(im)
+    except ImageError:
+        raise
+    except MemoryError:
+        raise ImageError("not enough memory to decode the image") from None
+    except Image.DecompressionBombError:
+        raise _too_big(im.size[0] * im.size[1]) from None
+    except (OSError, ValueError, SyntaxError, EOFError, IndexError, KeyError, TypeError) as exc:
+        raise ImageError(f"corrupt or truncated image data ({type(exc).__name__})") from None
+    finally:
+        im.close()
+    work = rgb
+    if max(rgb.size) > WORK_SIDE:
+        work = rgb.copy()
+        work.thumbnail((WORK_SIDE, WORK_SIDE), Image.Resampling.LANCZOS, reducing_gap=2.0)
+    scale = work.size[0] / size[0]
+    return LoadedImage(name=p.name, path=p, format=fmt, size=size, image=work, scale=scale, exif=exif, info=info,
+                       text_chunks=text_chunks, iptc=iptc, frames=frames)
+
+
+def load_full(path: str | Path) -> tuple[Any, str, dict[str, Any]]:
+    """(upright full-resolution image, format, info) for writing previews and clean copies. Keeps an alpha
+    channel when the source has one. Same limits and errors as `load`."""
+    from PIL import Image, ImageOps
+
+    p = Path(path)
+    _check_file(p)
+    im = _open(p)
+    try:
+        fmt = str(im.format or "")
+        info = {str(k): v for k, v in im.info.items()}
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            im.load()
+            upright = ImageOps.exif_transpose(im) or im
+        if upright.mode in ("RGBA", "LA", "PA") or (upright.mode == "P" and "transparency" in upright.info):
+            out = upright.convert("RGBA")
+        else:
+            out = _to_rgb(upright)
+    except MemoryError:
+        raise ImageError("not enough memory to decode the image") from None
+    except (OSError, ValueError, SyntaxError, EOFError, IndexError, KeyError, TypeError) as exc:
+        raise ImageError(f"corrupt or truncated image data ({type(exc).__name__})") from None
+    finally:
+        im.close()
+    return out, fmt, info
+
+
+def resized(image: Any, side: int) -> tuple[Any, float]:
+    """(copy whose longest side is at most `side`, its scale relative to `image`)."""
+    from PIL import Image
+
+    w, h = image.size
+    k = min(1.0, side / max(w, h))
+    if k >= 1.0:
+        return image, 1.0
+    nw, nh = max(1, round(w * k)), max(1, round(h * k))
+    return image.resize((nw, nh), Image.Resampling.BILINEAR, reducing_gap=2.0), nw / w
