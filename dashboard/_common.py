@@ -132,6 +132,14 @@ def login_page() -> None:
 
 
 # -- drawing -----------------------------------------------------------------------------------------
+_MD_SPECIAL = set("\\`*_{}[]()#+-.!|<>~$:")
+
+
+def md(value: Any) -> str:
+    """Untrusted text (drafts, evidence, names) for st.markdown: no links, emphasis, HTML or LaTeX ($)."""
+    return "".join("\\" + ch if ch in _MD_SPECIAL else ch for ch in str(value)).replace("\n", " ")
+
+
 def verdict_badge(verdict: str, effective: str | None = None) -> None:
     line = f"### Verdict: :{VERDICT_COLOR.get(verdict, 'gray')}[{verdict.upper()}]"
     if effective and effective != verdict:
@@ -172,15 +180,16 @@ def text_box(text: str, findings: list[dict[str, Any]], source: str = "text") ->
 
 
 def show_finding(n: int, f: dict[str, Any], rule: Any = None, show_record: bool = False) -> None:
-    """One finding: what, the evidence, why it matters, the fix, the citation."""
-    st.markdown(f"**{f['message']}**")
+    """One finding: what, the evidence, why it matters, the fix, the citation (one compact block)."""
+    lines = [f"**{md(f['message'])}**"]
     if f.get("evidence"):
-        st.markdown(f"Evidence: “{html.escape(str(f['evidence']))}” ({f.get('source', 'text')})")
+        lines.append(f"Evidence: “{md(f['evidence'])}” ({md(f.get('source', 'text'))})")
     if rule is not None and getattr(rule, "rationale", ""):
-        st.markdown(f"*Why it matters:* {rule.rationale}")
+        lines.append(f"*Why it matters:* {rule.rationale}")
     fix = f.get("suggestion") or (getattr(rule, "remediation", "") if rule is not None else "")
     if fix:
-        st.markdown(f"*Fix:* {fix}")
+        lines.append(f"*Fix:* {fix}")
+    st.markdown("  \n".join(lines))
     bits = [f"Citation: {f['citation']}" if f.get("citation") else "", f"rule {f['rule_id']}"]
     if show_record and f.get("registry_record"):
         bits.append(f"registry record {f['registry_record']}")

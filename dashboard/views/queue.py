@@ -17,6 +17,7 @@ from _common import (
     finding_title,
     get_rule_pack,
     image_with_boxes,
+    md,
     require,
     show_finding,
     store,
@@ -73,8 +74,8 @@ def finding_controls(f: dict[str, Any]) -> None:
     fid = f["id"]
     if f.get("waived") and f.get("waiver"):
         w = f["waiver"]
-        st.info(f"Waived as a false positive by {w['reviewer']} until {w['expires_on'] or 'withdrawn'}: "
-                f"{w['justification']}")
+        st.info(f"Waived as a false positive by {md(w['reviewer'])} until {w['expires_on'] or 'withdrawn'}: "
+                f"{md(w['justification'])}")
         why = st.text_input("Reason to withdraw the waiver", key=f"unwaive-why-{fid}")
         if st.button("Withdraw waiver", key=f"unwaive-{fid}"):
             run_decision(review.unwaive, s, fid, user, why, flash="Waiver withdrawn; the finding counts again.")
@@ -94,18 +95,18 @@ def finding_controls(f: dict[str, Any]) -> None:
 for it in shown:
     eff = it["effective_verdict"]
     label = (f"{eff.upper()} · {review.SOURCES.get(it['source'], it['source'])} · {it['kind']}/{it['channel']} · "
-             f"{it['id']} · {it['created_at'].replace('T', ' ')}")
+             f"{md(it['id'])} · {it['created_at'].replace('T', ' ')}")
     with st.expander(label, icon=":material/report:" if eff == "block" else ":material/flag:"):
         verdict_badge(it["verdict"], eff)
-        meta = [f"submitted by {it['submitted_by']}" if it["submitted_by"] else "", f"rule pack {it['rule_pack']}",
+        meta = [f"submitted by {md(it['submitted_by'])}" if it["submitted_by"] else "", f"rule pack {it['rule_pack']}",
                 f"run {it['run']}"]
         st.caption(" · ".join(m for m in meta if m))
-        if it["permalink"]:
-            st.markdown(f"[Open the published item]({it['permalink']})")
+        if str(it["permalink"] or "").startswith(("https://", "http://")):
+            st.link_button("Open the published item", it["permalink"], icon=":material/open_in_new:")
         if it["text"]:
             text_box(it["text"], it["findings"])
         if it["in_reply_to"]:
-            st.markdown(f"**In reply to** {('(' + it['author'] + ')') if it['author'] else ''}")
+            st.markdown(f"**In reply to** {('(' + md(it['author']) + ')') if it['author'] else ''}")
             text_box(it["in_reply_to"], it["findings"], source="in_reply_to")
         for path in it["images"]:
             image_with_boxes(path, it["findings"])
@@ -120,14 +121,14 @@ for it in shown:
             st.code(it["suggested_text"], language=None, wrap_lines=True)
         past = review.history(s, it["pk"])
         if past:
-            st.caption("History: " + "; ".join(f"{h['at'].replace('T', ' ')} {h['decision']} by {h['reviewer']}"
-                                                + (f" ({h['justification']})" if h["justification"] else "")
+            st.caption("History: " + "; ".join(f"{h['at'].replace('T', ' ')} {h['decision']} by {md(h['reviewer'])}"
+                                                + (f" ({md(h['justification'])})" if h["justification"] else "")
                                                 for h in past))
         if it["status"] == "open":
             need = " (needed to reject, and to approve while it is still blocked)"
             reason = st.text_input(f"Reason{need}", key=f"reason-{it['pk']}")
             b1, b2, _ = st.columns([1, 1, 4])
             if b1.button("Approve", key=f"approve-{it['pk']}", type="primary", icon=":material/check:"):
-                run_decision(review.decide, s, it["pk"], "approve", user, reason, flash=f"Approved {it['id']}.")
+                run_decision(review.decide, s, it["pk"], "approve", user, reason, flash=f"Approved {md(it['id'])}.")
             if b2.button("Reject", key=f"reject-{it['pk']}", icon=":material/close:"):
-                run_decision(review.decide, s, it["pk"], "reject", user, reason, flash=f"Rejected {it['id']}.")
+                run_decision(review.decide, s, it["pk"], "reject", user, reason, flash=f"Rejected {md(it['id'])}.")

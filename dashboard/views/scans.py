@@ -102,8 +102,8 @@ if pick is not None:
     if it is not None:
         verdict_badge(it["verdict"], it["effective_verdict"])
         st.caption(f"status {it['status']} · {review.SOURCES.get(it['source'], it['source'])}")
-        if it["permalink"]:
-            st.markdown(f"[Open the published item]({it['permalink']})")
+        if str(it["permalink"] or "").startswith(("https://", "http://")):
+            st.link_button("Open the published item", it["permalink"], icon=":material/open_in_new:")
         if it["text"]:
             text_box(it["text"], it["findings"])
         pack = get_rule_pack()
