@@ -1,0 +1,113 @@
+"""Dashboard benchmark: a real `medspa-scan dashboard` driven by Debian's chromium (Playwright).
+
+Prints: server start to healthy (demo seeding included), the first check (models may still be loading),
+click "Check" to verdict for a 300-character reply with warm models (median, p90, max over 20 checks), the
+server-side share of that (scan + store, in process), and the time to open the review queue with 300 open
+items. Reuses the browser test's helpers (tests/test_dashboard_browser.py).
+
+Run: .venv/bin/python bench/bench_dashboard.py [--checks 20] [--queue-items 300]
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.test_dashboard_browser import (  # noqa: E402
+    CHROMIUM,
+    NAMES,
+    VIOLATING,
+    browser_page,
+    check,
+    log_in,
+    reply_300,
+    running_dashboard,
+)
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+
+
+def server_side(home: Path, runs: int) -> list[float]:
+    """review.precheck (scan + store) in this process, warm, for the same 300-character replies."""
+    os.environ["MEDSPA_SCAN_HOME"] = str(home)
+    from scanner import review
+    from scanner._models import Item
+    from scanner.engine import Scanner
+    from scanner.store import Store
+
+    store = Store()
+    scanner = Scanner(store=store)
+    review.precheck(scanner, store, Item(id="warm", kind="reply", channel="google", text=VIOLATING), "bench")
+    out = []
+    for i in range(runs):
+        item = Item(id=review.new_precheck_id(), kind="reply", channel="google", text=reply_300(NAMES[i % len(NAMES)]))
+        t = time.perf_counter()
+        review.precheck(scanner, store, item, "bench")
+        out.append(time.perf_counter() - t)
+    return out
+
+
+def fill_queue(home: Path, n: int) -> None:
+    """n open reply-gate items (scanned for real) in the dashboard's store."""
+    os.environ["MEDSPA_SCAN_HOME"] = str(home)
+    from scanner._models import Item
+    from scanner.engine import Scanner
+    from scanner.store import Store
+
+    store = Store()
+    items = [Item(id=f"bench-{i}", kind="reply", channel="google", text=reply_300(NAMES[i % len(NAMES)]))
+             for i in range(n)]
+    results = list(Scanner(store=store).scan_many(items))
+    run = store.start_run("api", actor="bench")
+    store.save_results(run, list(zip(items, results, strict=True)), source="api", submitted_by="bench")
+    store.finish_run(run, {"items": n})
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--checks", type=int, default=20)
+    ap.add_argument("--queue-items", type=int, default=300)
+    args = ap.parse_args()
+    if not Path(CHROMIUM).exists():
+        print(f"skipped: {CHROMIUM} is not installed (apt-get install chromium)")
+        return 0
+    from playwright.sync_api import expect
+
+    home = Path(tempfile.mkdtemp(prefix="bench-dash-"))
+    t0 = time.perf_counter()
+    with running_dashboard(home) as (url, _):
+        started = time.perf_counter() - t0
+        print(f"server start to healthy (empty store, demo seeded): {started:.1f} s")
+        with browser_page() as page:
+            log_in(page, url, "manager", "demo-compliance")
+            first = check(page, VIOLATING, "Sarah", "Sarah K.")
+            print(f"first check after log-in (models loading in the background since the log-in page): {first:.2f} s")
+            times = [check(page, reply_300(NAMES[i % len(NAMES)]), NAMES[i % len(NAMES)], "")
+                     for i in range(args.checks)]
+            print(f"click 'Check' -> verdict, 300-character reply, warm: median {statistics.median(times):.2f} s, "
+                  f"p90 {pct(times, 0.9):.2f} s, max {max(times):.2f} s ({len(times)} checks)")
+            fill_queue(home, args.queue_items)
+            t = time.perf_counter()
+            page.get_by_role("link", name="Review queue").click()
+            expect(page.get_by_text(f"{args.queue_items + 8} item(s)", exact=False)).to_be_visible(timeout=120_000)
+            expect(page.locator("[data-testid='stExpander']").nth(24)).to_be_attached(timeout=120_000)
+            print(f"open the review queue with {args.queue_items + 8} open items (first page of 25): "
+                  f"{time.perf_counter() - t:.2f} s")
+    side = server_side(home, args.checks)
+    print(f"server side of a check (scan + store), 300 characters: median {statistics.median(side) * 1000:.0f} ms, "
+          f"max {max(side) * 1000:.0f} ms")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
