@@ -26,7 +26,7 @@ run: setup
 	.venv/bin/python -m scanner.demo
 
 lint: setup
-	.venv/bin/ruff check scanner tests bench $(wildcard dashboard)
+	.venv/bin/ruff check scanner tests bench $(wildcard dashboard examples)
 	.venv/bin/mypy scanner
 
 test: lint

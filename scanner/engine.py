@@ -35,9 +35,17 @@ class Scanner:
         self.text = text.TextAnalyzer(profile=self.profile)
         self.verdict = verdict
         self.store = store
-        self.as_of = as_of or date.today()
+        self.fixed_as_of = as_of  # None: judge authorizations as of the day of each scan
         self.with_images = with_images
         self.registry = self._load_registry(store)
+
+    @property
+    def as_of(self) -> date:
+        return self.fixed_as_of or date.today()
+
+    @as_of.setter
+    def as_of(self, value: date | None) -> None:
+        self.fixed_as_of = value
 
     @property
     def rule_pack(self) -> str:
