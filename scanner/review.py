@@ -59,9 +59,8 @@ def new_precheck_id() -> str:
 
 
 def keep_current(scanner: Any) -> None:
-    """Judge as of today and reload the scanner's registry when it changed (an import, a revocation,
-    an enrolled photo, here or in another process) since the last scan."""
-    scanner.as_of = date.today()
+    """Reload the scanner's registry when it changed (an import, a revocation, an enrolled photo, here or
+    in another process) since the last scan. (The scanner judges authorizations as of each scan's day.)"""
     registry = getattr(scanner, "registry", None)
     if registry is None or not hasattr(registry, "reload"):
         return
