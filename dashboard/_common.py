@@ -53,7 +53,11 @@ def warm_scanner(url: str | None = None) -> None:
 def get_scanner(url: str | None = None) -> Any:
     url = url or db_url()
     warm_scanner(url)
-    return _LOADING[url].result()
+    try:
+        return _LOADING[url].result()
+    except Exception:
+        _LOADING.pop(url, None)  # let the next page view try again
+        raise
 
 
 @st.cache_resource(show_spinner=False)
