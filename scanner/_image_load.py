@@ -46,6 +46,7 @@ class LoadedImage:
     text_chunks: dict[str, str] = field(default_factory=dict)  # PNG tEXt/iTXt/zTXt
     iptc: dict[tuple[int, int], Any] | None = None
     frames: int = 1
+    exif_error: bool = False  # an EXIF block was present but could not be parsed
 
     def to_original(self, box: tuple[float, float, float, float], from_scale: float | None = None) -> list[int]:
         """[x0, y0, x1, y1] in a copy `from_scale` (default: the working copy) times the original -> original."""
@@ -87,6 +88,21 @@ def _check_file(path: Path) -> None:
                          "(MEDSPA_SCAN_MAX_IMAGE_BYTES)")
 
 
+SIGNATURES = ((b"\xff\xd8\xff", "JPEG"), (b"\x89PNG", "PNG"), (b"GIF8", "GIF"), (b"BM", "BMP"),
+              (b"II*\x00", "TIFF"), (b"MM\x00*", "TIFF"))
+
+
+def _sniff(path: Path) -> str | None:
+    """The image type the first bytes claim (for a clearer message when the rest is broken)."""
+    with path.open("rb") as fh:
+        head = fh.read(16)
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "WebP"
+    if head[4:8] == b"ftyp":
+        return "HEIC/AVIF"
+    return next((name for sig, name in SIGNATURES if head.startswith(sig)), None)
+
+
 def _too_big(pixels: int) -> ImageError:
     return ImageError(f"the image is {pixels / 1e6:.0f} megapixels; the limit is {MAX_PIXELS / 1e6:.0f} "
                       "megapixels (a possible decompression bomb; resize it or raise MEDSPA_SCAN_MAX_PIXELS)")
@@ -106,6 +122,9 @@ def _open(path: Path) -> Any:
         digits = [int(t) for t in str(exc).replace("(", " ").split() if t.isdigit()]
         raise _too_big(digits[0] if digits else MAX_PIXELS * 2) from None
     except UnidentifiedImageError:
+        kind = _sniff(path)
+        if kind:
+            raise ImageError(f"corrupt {kind} file (its header cannot be read)") from None
         raise ImageError("not an image in a supported format (JPEG, PNG, WebP, HEIC, AVIF, GIF, TIFF, BMP)") from None
     except (OSError, ValueError, SyntaxError, EOFError) as exc:
         raise ImageError(f"corrupt or unreadable image header ({type(exc).__name__})") from None
@@ -138,17 +157,35 @@ def _to_rgb(im: Any) -> Any:
     return im.convert("RGB") if im.mode != "RGB" else im
 
 
-def _decode(im: Any) -> Any:
-    """Decode (reduced on the fly for big JPEGs) and return the upright RGB image."""
+def _exif(im: Any) -> tuple[Any, bool]:
+    """(EXIF, False), or (empty EXIF, True) when the file's EXIF block is malformed."""
+    from PIL import Image
+
+    try:
+        return im.getexif(), False
+    except Exception:  # noqa: BLE001 - Pillow raises SyntaxError, struct.error, ... on broken EXIF
+        return Image.Exif(), True
+
+
+def _upright(im: Any, exif_ok: bool) -> Any:
     from PIL import ImageOps
 
+    if not exif_ok:
+        return im
+    try:
+        return ImageOps.exif_transpose(im) or im
+    except Exception:  # noqa: BLE001 - a broken orientation tag: keep the stored orientation
+        return im
+
+
+def _decode(im: Any, exif_ok: bool) -> Any:
+    """Decode (reduced on the fly for big JPEGs) and return the upright RGB image."""
     w, h = im.size
     k = WORK_SIDE / max(w, h)
     if k < 0.5 and im.format in ("JPEG", "MPO"):
         im.draft("RGB", (max(1, int(w * k)), max(1, int(h * k))))  # DCT scaling: 1/2, 1/4 or 1/8
     im.load()
-    upright = ImageOps.exif_transpose(im)
-    return _to_rgb(upright if upright is not None else im)
+    return _to_rgb(_upright(im, exif_ok))
 
 
 def load(path: str | Path) -> LoadedImage:
@@ -161,7 +198,7 @@ def load(path: str | Path) -> LoadedImage:
     im = _open(p)
     try:
         fmt = str(im.format or "")
-        exif = im.getexif()
+        exif, exif_error = _exif(im)
         orientation = exif.get(0x0112, 1)
         w, h = im.size
         size = (h, w) if orientation in (5, 6, 7, 8) else (w, h)
@@ -174,7 +211,7 @@ def load(path: str | Path) -> LoadedImage:
         frames = int(getattr(im, "n_frames", 1) or 1) if fmt not in SINGLE_PICTURE_FORMATS else 1
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            rgb = _decode(im)
+            rgb = _decode(im, not exif_error)
     except ImageError:
         raise
     except MemoryError:
@@ -191,13 +228,13 @@ def load(path: str | Path) -> LoadedImage:
         work.thumbnail((WORK_SIDE, WORK_SIDE), Image.Resampling.LANCZOS, reducing_gap=2.0)
     scale = work.size[0] / size[0]
     return LoadedImage(name=p.name, path=p, format=fmt, size=size, image=work, scale=scale, exif=exif, info=info,
-                       text_chunks=text_chunks, iptc=iptc, frames=frames)
+                       text_chunks=text_chunks, iptc=iptc, frames=frames, exif_error=exif_error)
 
 
 def load_full(path: str | Path) -> tuple[Any, str, dict[str, Any]]:
     """(upright full-resolution image, format, info) for writing previews and clean copies. Keeps an alpha
     channel when the source has one. Same limits and errors as `load`."""
-    from PIL import Image, ImageOps
+    from PIL import Image
 
     p = Path(path)
     _check_file(p)
@@ -208,7 +245,7 @@ def load_full(path: str | Path) -> tuple[Any, str, dict[str, Any]]:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             im.load()
-            upright = ImageOps.exif_transpose(im) or im
+            upright = _upright(im, not _exif(im)[1])
         if upright.mode in ("RGBA", "LA", "PA") or (upright.mode == "P" and "transparency" in upright.info):
             out = upright.convert("RGBA")
         else:

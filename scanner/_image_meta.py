@@ -146,6 +146,8 @@ def metadata_findings(img: LoadedImage) -> list[Finding]:
         if what not in what_by_rule.setdefault(rule, []):
             what_by_rule[rule].append(what)
 
+    if img.exif_error:
+        add("IMG015", "an EXIF block that cannot be parsed (it may hold anything)", "EXIF", "malformed")
     exif = img.exif
     gps_done = time_done = False
     if exif:
