@@ -37,7 +37,7 @@ def write_csv(tmp_path: Path, body: str, name: str = "consents.csv") -> Path:
 
 def test_import_upserts_and_is_audited(store, tmp_path):
     res = Registry.import_csv(store, write_csv(tmp_path, ROWS), actor="alice")
-    assert res == {"rows": 4, "inserted": 4, "updated": 0, "photos": 0}
+    assert (res["rows"], res["inserted"], res["updated"], res["photos"]) == (4, 4, 0, 0)
     res = Registry.import_csv(store, write_csv(tmp_path, ROWS.replace("2030-01-01", "2031-01-01")), actor="alice")
     assert res["updated"] == 4 and res["inserted"] == 0
     assert Registry(store).get("A1").expires_on == date(2031, 1, 1)
@@ -163,7 +163,7 @@ def test_enrolled_face_matches_same_person_only(store, tmp_path, home):
     Registry.import_csv(store, write_csv(tmp_path, ROWS))
     reg = Registry(store)
     reg.enroll_face("A1", FACES / "obama.jpg", actor="tests")
-    raw = sqlite3.connect(home / "medspa.db").execute("select photo_enc from registry_faces").fetchone()[0]
+    raw = sqlite3.connect(home / "medspa.db").execute("select photo_enc from registry_photos").fetchone()[0]
     assert (FACES / "obama.jpg").read_bytes()[:64] not in raw  # encrypted at rest
     from scanner.registry import encode_single_face
 
