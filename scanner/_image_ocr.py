@@ -79,65 +79,55 @@ def _readable(text: str) -> bool:
     return ascii_share >= 0.8
 
 
-def _word_gaps(ink: np.ndarray, h: int) -> list[tuple[int, int]]:
-    """Column ranges of the ink groups of a text line separated by gaps of at least 0.35 line heights
-    (a word space; letter gaps, even around a '1', stay below that)."""
-    cols = np.flatnonzero(ink.any(axis=0))
-    if cols.size == 0:
-        return []
-    gap = max(3, int(0.35 * h))
-    breaks = np.flatnonzero(np.diff(cols) - 1 >= gap)
-    starts = [int(cols[0])] + [int(cols[b + 1]) for b in breaks]
-    ends = [int(cols[b]) + 1 for b in breaks] + [int(cols[-1]) + 1]
-    return list(zip(starts, ends, strict=True))
-
-
-def _respace(eng: Any, bgr: np.ndarray, gray: np.ndarray, pts: Any, text: str) -> str:
-    """The recognizer (a Chinese/English model) often drops word spaces ('MarlowBotoxfollow-up'). Where the
-    line's ink shows word gaps that the text lacks, recognize each word group on its own and keep that
-    reading when it spells the same characters."""
-    xs, ys = [float(p[0]) for p in pts], [float(p[1]) for p in pts]
-    x0, x1, y0, y1 = int(min(xs)), int(max(xs)) + 1, int(min(ys)), int(max(ys)) + 1
-    h = y1 - y0
-    if h < 8 or abs(float(pts[1][1]) - float(pts[0][1])) > 0.25 * h:  # tiny or slanted: leave it
-        return text
-    crop = gray[y0:y1, x0:x1].astype(np.float32)
-    if crop.size == 0 or float(crop.max() - crop.min()) < 40:
-        return text
-    thr = (float(crop.max()) + float(crop.min())) / 2
-    ink = crop > thr if (crop < thr).mean() > 0.5 else crop < thr  # text is the minority colour
-    groups = _word_gaps(ink, h)
-    if len(groups) < 2 or (len(groups) - 1 <= text.count(" ") and not _GLUED.search(text)):
-        return text
-    pieces = [bgr[y0:y1, max(0, x0 + a - 3):min(bgr.shape[1], x0 + b + 3)] for a, b in groups]
-    read, _ = eng.text_rec(pieces)
-    words = [" ".join(str(t).split()) for t, _ in read]
-    if "".join(words).replace(" ", "").lower() != text.replace(" ", "").lower() or not all(words):
-        return text
-    return " ".join(words)
-
-
 _GLUED = re.compile(r"\S{10,}")
-_CAMEL = re.compile(r"(?<=[a-z]{3})(?=[A-Z][a-z])")
+
+
+def _respace(eng: Any, bgr: np.ndarray, found: list[tuple[Any, str]]) -> list[str]:
+    """The recognizer (a Chinese/English model) often drops word spaces ('MarlowBotoxfollow-up') when it
+    reads RapidOCR's perspective-warped crop. For near-horizontal lines with a long unbroken token, read the
+    upright bounding box (plus a 10 % margin) again, all lines in one batch, and keep that reading when it
+    spells the same characters with more spaces."""
+    texts = [t for _, t in found]
+    todo, crops = [], []
+    for i, (pts, text) in enumerate(found):
+        if not _GLUED.search(text):
+            continue
+        xs, ys = [float(p[0]) for p in pts], [float(p[1]) for p in pts]
+        h = max(ys) - min(ys)
+        if h < 8 or abs(float(pts[1][1]) - float(pts[0][1])) > 0.25 * h:  # tiny or slanted: leave it
+            continue
+        m = int(0.1 * h)
+        y0, y1 = max(0, int(min(ys)) - m), min(bgr.shape[0], int(max(ys)) + 1 + m)
+        x0, x1 = max(0, int(min(xs)) - m), min(bgr.shape[1], int(max(xs)) + 1 + m)
+        todo.append(i)
+        crops.append(np.ascontiguousarray(bgr[y0:y1, x0:x1]))
+    if crops:
+        again, _ = eng.text_rec(crops)
+        for i, (reading, _score) in zip(todo, again, strict=True):
+            new = " ".join(str(reading).split())
+            old = texts[i]
+            if new.replace(" ", "").lower() == old.replace(" ", "").lower() and new.count(" ") > old.count(" "):
+                texts[i] = new
+    return texts
 
 
 def ocr_lines(img: LoadedImage) -> list[Line]:
     """Lines of text in the image (score >= MIN_SCORE, readable), boxes in original pixels."""
     small, k = resized(img.image, OCR_SIDE)
-    rgb = np.asarray(small)
-    bgr = np.ascontiguousarray(rgb[:, :, ::-1])  # RapidOCR expects OpenCV's BGR order
+    bgr = np.ascontiguousarray(np.asarray(small)[:, :, ::-1])  # RapidOCR expects OpenCV's BGR order
     eng = engine()
     result, _ = eng(bgr)
-    gray = np.asarray(small.convert("L"))
-    lines = []
+    found = []
     for pts, text, score in result or []:
         text = " ".join(str(text).split())
-        if float(score) < MIN_SCORE or not _readable(text):
-            continue
-        text = _CAMEL.sub(" ", _respace(eng, bgr, gray, pts, text))
+        if float(score) >= MIN_SCORE and _readable(text):
+            found.append((pts, text, float(score)))
+    texts = _respace(eng, bgr, [(pts, text) for pts, text, _ in found])
+    lines = []
+    for (pts, _, score), text in zip(found, texts, strict=True):
         xs, ys = [float(p[0]) for p in pts], [float(p[1]) for p in pts]
         box = img.to_original((min(xs), min(ys), max(xs), max(ys)), img.scale * k)
-        lines.append(Line(box, text, float(score)))
+        lines.append(Line(box, text, score))
     return lines
 
 
