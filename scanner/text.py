@@ -151,6 +151,7 @@ class TextAnalyzer:
     """Holds the loaded spaCy model and the Presidio analyzer; analyses texts in batches."""
 
     analyzer: Any
+    nlp: Any
     _generic_re: re.Pattern[str]
     _treatment_re: re.Pattern[str]
     _celebrity_re: re.Pattern[str]
@@ -230,15 +231,11 @@ class TextAnalyzer:
 
     # -- public ---------------------------------------------------------------------------------
     def analyze_items(self, items: list[Item]) -> list[TextAnalysis]:
-        texts: list[str] = []
-        for it in items:
-            texts.append(it.text)
-            texts.append(it.in_reply_to or "")
-        arts = [pair[1] for pair in self.nlp_engine.process_batch(texts, language="en")]
-        out = []
-        for i, it in enumerate(items):
-            out.append(self._analyze(it, arts[2 * i], arts[2 * i + 1]))
-        return out
+        """One full parse per text; the reviews being answered only need names (NER), so they skip the parser."""
+        arts = [pair[1] for pair in self.nlp_engine.process_batch([it.text for it in items], language="en")]
+        replies = [it.in_reply_to or "" for it in items]
+        reply_docs = list(self.nlp.pipe(replies, disable=["parser", "tagger", "attribute_ruler"]))
+        return [self._analyze(it, art, doc) for it, art, doc in zip(items, arts, reply_docs, strict=True)]
 
     def analyze(self, item: Item) -> TextAnalysis:
         return self.analyze_items([item])[0]
@@ -252,7 +249,7 @@ class TextAnalyzer:
                       (r.recognition_metadata or {}).get("recognizer_name", "")) for r in results]
         return sorted(spans, key=lambda s: (s.start, -s.end))
 
-    def _analyze(self, item: Item, art, reply_art) -> TextAnalysis:
+    def _analyze(self, item: Item, art, reply_doc) -> TextAnalysis:
         text = item.text
         doc = art.tokens
         entities = self._presidio(text, art)
@@ -264,9 +261,9 @@ class TextAnalyzer:
             or any(a <= e.start < b for a, b in placeholders)))]
         sentences = self._sentences(doc)
         reply_text = item.in_reply_to or ""
-        reply_spans = self._presidio(reply_text, reply_art) if reply_text.strip() else []
-        reply_terms = {e.text.lower() for e in reply_spans if e.label in TREATMENT_LABELS}
-        reply_people = {e.text.split()[0].lower() for e in reply_spans if e.label == "PERSON"}
+        reply_terms = {m.group(0).lower() for key in LABEL_OF_KEY for m in self.lexicon.regex(key).finditer(reply_text)}
+        reply_people = {e.text.split()[0].lower() for e in reply_doc.ents
+                        if e.label_ == "PERSON" and e.text.split() and not self._treatment_re.search(e.text)}
         reply_people |= {m.group(1).lower() for m in re.finditer(r"\b(?:with|by|thank you|thanks|my injector)\s+(?:dr\.?\s+)?([A-Z][a-z]+)", reply_text, re.I)}
         greeting = None
         if item.kind == "message":
