@@ -216,11 +216,19 @@ class NameIndex:
         out: list[PersonMatch] = []
         taken: list[tuple[int, int]] = []
         off = len(filename) - len(name)
-        for m in re.finditer(r"[^\s_\-+,()\[\]]+", stem):  # whole parts, dots kept: handles
-            key = fold(m.group(0)).lstrip("@").rstrip(".")
-            if ids := self.handles.get(key):
-                out.append(PersonMatch(off + m.start(), off + m.end(), m.group(0), tuple(sorted(ids)), "filename", 1.0))
-                taken.append((m.start(), m.end()))
+        coarse = [(m.start(), m.end()) for m in re.finditer(r"[^\s_\-+,()\[\]]+", stem)]  # dots kept
+        i = 0
+        while i < len(coarse):  # handles, which may themselves contain '_' ("teddy_lq_story.jpg")
+            for n in (3, 2, 1):
+                if i + n > len(coarse):
+                    continue
+                s, e = coarse[i][0], coarse[i + n - 1][1]
+                if ids := self.handles.get(fold(stem[s:e]).lstrip("@").rstrip(".")):
+                    out.append(PersonMatch(off + s, off + e, stem[s:e], tuple(sorted(ids)), "filename", 1.0))
+                    taken.append((s, e))
+                    i += n - 1
+                    break
+            i += 1
         parts = [(m.start(), m.end(), fold(m.group(0)).strip("'")) for m in FILE_TOKEN_RE.finditer(stem)]
         i = 0
         while i < len(parts):

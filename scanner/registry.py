@@ -493,9 +493,11 @@ class Registry:
             return AuthDecision(True, "authorized", rec.patient_id, "+".join(used), detail)
         missing = [p for p in need if cover[p] is None]
         first = missing[0]
-        lapsed = [a for a in auths if a.covers(first, channel) and not a.in_force(as_of)]
+        # explain with the authorization that applied most recently (a future one only if none did)
+        lapsed = sorted((a for a in auths if a.covers(first, channel) and not a.in_force(as_of)),
+                        key=lambda a: (a.signed_on > as_of, -a.signed_on.toordinal()))
         if lapsed or not valid:
-            a = (lapsed or list(auths))[0]
+            a = (lapsed or sorted(auths, key=lambda a: (a.signed_on > as_of, -a.signed_on.toordinal())))[0]
             status = a.status(as_of)
             why = {"revoked": f"revoked on {a.revoked_on}", "expired": f"expired on {a.expires_on}",
                    "not_yet_valid": f"signed on {a.signed_on}, after {as_of}"}[status]
@@ -686,6 +688,7 @@ class Registry:
         with self.store.session() as s:
             if s.get(Patient, patient_id) is None:
                 raise RegistryError(f"no registry record {patient_id!r}")
+            open_vault(s, create=True)  # a key problem shows before the slow face encoding
         photo_bytes, enc = encode_single_face(Path(image_path))
         with self.store.session() as s:
             vault = open_vault(s, create=True)
