@@ -1,77 +1,127 @@
-"""Commands `crawl` (weekly scan of published content) and `report` (HTML and CSV for a run)."""
+"""Commands `crawl` (the weekly scan of published content, sources.yaml) and `report` (the weekly HTML and
+CSV report of a crawl run). Exit codes: 0 nothing to act on; 1 published items that need review or
+removal, or a source that could not be read; 2 a usage or config error (the message names the key)."""
 from __future__ import annotations
 
 import argparse
 import json
 import sys
+import threading
+from typing import Any
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    c = sub.add_parser("crawl", help="scan what is already published (sources.yaml)")
-    c.add_argument("--config", required=True, help="sources.yaml")
-    c.add_argument("--since", help="only items published in this window, e.g. 7d, 24h, 2w")
-    c.add_argument("--format", choices=("summary", "jsonl"), default="summary",
-                   help="jsonl: one output item per scanned published item on stdout")
-    c.add_argument("--report-dir", help="also write the weekly report (HTML and CSV) here")
-    c.add_argument("--concurrency", type=int, default=4)
-    c.add_argument("--timeout", type=float, default=15.0, help="seconds per request")
-    c.add_argument("--no-progress", action="store_true")
+    c = sub.add_parser("crawl", help="scan what is already published (sources listed in sources.yaml)",
+                       description="Fetch the spa's published posts, captions, comment replies and review "
+                                   "replies, scan what is new or changed, store the run and print a summary.")
+    c.add_argument("--config", required=True, metavar="sources.yaml", help="the sources to crawl")
+    c.add_argument("--since", metavar="WINDOW",
+                   help="only items published in this window, e.g. 7d, 24h, 2w (default: everything listed)")
+    c.add_argument("--format", choices=("text", "jsonl"), default="text",
+                   help="jsonl: one DESIGN.md output item per scanned item on stdout (summary on stderr)")
+    c.add_argument("--report-dir", metavar="DIR", help="also write the weekly report (HTML and CSV) here")
+    c.add_argument("--concurrency", type=int, default=4, metavar="N",
+                   help="requests in flight at once, across all sources (default 4)")
+    c.add_argument("--timeout", type=float, default=20.0, metavar="SECONDS",
+                   help="per request, unless a source sets its own (default 20)")
+    c.add_argument("--full", action="store_true", help="scan everything again, changed or not")
+    c.add_argument("--no-progress", action="store_true", help="no progress bar (for cron and logs)")
     c.set_defaults(handler=cmd_crawl)
-    r = sub.add_parser("report", help="write the weekly report for a crawl run")
-    r.add_argument("--run", type=int, required=True)
-    r.add_argument("--out", required=True, help="folder for the HTML and CSV")
+    r = sub.add_parser("report", help="write the weekly report (HTML and CSV) of a crawl run")
+    r.add_argument("--run", required=True, metavar="ID", help="a crawl run id, or 'latest'")
+    r.add_argument("--out", required=True, metavar="DIR", help="folder for the HTML and CSV files")
     r.set_defaults(handler=cmd_report)
 
 
-def cmd_crawl(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
+class _Bar:
+    """tqdm on stderr, one bar per phase; thread-safe (sources report items from several threads)."""
 
+    def __init__(self, disabled: bool):
+        self.disabled = disabled
+        self.bar: Any = None
+        self.lock = threading.Lock()
+
+    def phase(self, name: str, total: int | None) -> None:
+        from tqdm import tqdm
+
+        with self.lock:
+            if self.bar is not None:
+                self.bar.close()
+            tqdm.monitor_interval = 0  # no monitor thread (scans fork worker processes)
+            self.bar = tqdm(total=total, desc=name, unit="item", file=sys.stderr, disable=self.disabled,
+                            mininterval=0.2 if sys.stderr.isatty() else 5.0, dynamic_ncols=True)
+
+    def advance(self, n: int = 1) -> None:
+        with self.lock:
+            if self.bar is not None:
+                self.bar.update(n)
+
+    def close(self) -> None:
+        with self.lock:
+            if self.bar is not None:
+                self.bar.close()
+                self.bar = None
+
+
+def cmd_crawl(args: argparse.Namespace) -> int:
     from .cli import UsageError
     from .crawl import ConfigError, crawl, load_config, parse_since
+
+    if args.concurrency < 1 or args.concurrency > 64:
+        raise UsageError("--concurrency must be between 1 and 64")
+    if args.timeout <= 0:
+        raise UsageError("--timeout must be a positive number of seconds")
+    try:
+        since = parse_since(args.since)
+        cfg = load_config(args.config)
+    except ConfigError as exc:
+        raise UsageError(str(exc)) from None
+
     from .engine import Scanner
     from .store import Store
 
-    try:
-        since = parse_since(args.since)
-        load_config(args.config)
-    except ConfigError as exc:
-        raise UsageError(str(exc)) from None
     store = Store()
     scanner = Scanner(store=store)
-    bar = tqdm(total=0, unit="item", file=sys.stderr, desc="scanning", disable=args.no_progress)
-
-    def total(n: int) -> None:
-        bar.total = n
-        bar.refresh()
-
-    res = crawl(args.config, scanner, store, since=since, concurrency=args.concurrency, timeout=args.timeout,
-                progress=bar.update, on_total=total)
-    bar.close()
+    bar = _Bar(disabled=args.no_progress)
+    try:
+        res = crawl(cfg, scanner, store, since=since, concurrency=args.concurrency, timeout=args.timeout,
+                    full=args.full, progress=bar)
+    except ConfigError as exc:
+        raise UsageError(str(exc)) from None
+    finally:
+        bar.close()
     if args.format == "jsonl":
+        out = sys.stdout
         for _, r in res.scanned:
-            sys.stdout.write(json.dumps(r.public(), ensure_ascii=False) + "\n")
-    cats = ", ".join(f"{k} {v}" for k, v in sorted(res.by_category.items())) or "none"
-    summary = (f"crawl run {res.run_id}: {res.fetched} fetched, {res.new_or_changed} new or changed, "
-               f"{res.unchanged} unchanged, {len(res.scanned)} scanned, {res.removed} removed since earlier crawls; "
-               f"findings by category: {cats}; sources failed: "
-               + (", ".join(f"{k} ({v})" for k, v in res.failed.items()) or "none"))
-    print(summary, file=sys.stderr if args.format == "jsonl" else sys.stdout)
+            out.write(json.dumps(r.public(), ensure_ascii=False) + "\n")
+        out.flush()
+    print(res.summary(), file=sys.stderr if args.format == "jsonl" else sys.stdout)
     if args.report_dir:
         from .report import write_report
 
-        h, c = write_report(store, res.run_id, args.report_dir)
-        print(f"report: {h} and {c}", file=sys.stderr)
-    return 1 if any(r.verdict != "pass" for _, r in res.scanned) else 0
+        html_path, csv_path = write_report(store, res.run_id, args.report_dir)
+        print(f"report: {html_path} and {csv_path}", file=sys.stderr)
+    return 1 if res.problems or res.failed or res.scan_errors else 0
 
 
 def cmd_report(args: argparse.Namespace) -> int:
     from .cli import UsageError
-    from .report import write_report
+    from .report import ReportError, latest_crawl_run, write_report
     from .store import Store
 
+    store = Store()
+    if str(args.run).lower() == "latest":
+        run_id = latest_crawl_run(store)
+        if run_id is None:
+            raise UsageError("--run latest: no crawl has run yet (medspa-scan crawl --config sources.yaml)")
+    else:
+        try:
+            run_id = int(args.run)
+        except ValueError:
+            raise UsageError(f"--run: expected a run id or 'latest', got {args.run!r}") from None
     try:
-        h, c = write_report(Store(), args.run, args.out)
-    except ValueError as exc:
+        html_path, csv_path = write_report(store, run_id, args.out)
+    except ReportError as exc:
         raise UsageError(str(exc)) from None
-    print(f"wrote {h} and {c}")
+    print(f"wrote {html_path} and {csv_path}")
     return 0
