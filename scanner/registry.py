@@ -747,7 +747,8 @@ class Registry:
         e = np.asarray(encoding, dtype=np.float64).reshape(-1)
         if e.shape[0] != mat.shape[1]:
             raise ValueError(f"face encoding has {e.shape[0]} values, expected {mat.shape[1]}")
-        dist = np.sqrt(np.maximum(norms - 2.0 * (mat @ e) + float(e @ e), 0.0))
+        # |m - e|^2 = |m|^2 - 2 m.e + |e|^2; einsum, not BLAS: steady under load (no thread pool)
+        dist = np.sqrt(np.maximum(norms - 2.0 * np.einsum("ij,j->i", mat, e) + float(np.dot(e, e)), 0.0))
         best = int(np.argmin(dist))
         d1 = float(dist[best])
         others = dist[codes != codes[best]]
