@@ -54,6 +54,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     rs = p.add_subparsers(dest="registry_command", required=True, metavar="SUBCOMMAND")
     imp = rs.add_parser("import", help="upsert authorizations from a CSV (all or nothing)")
     imp.add_argument("file")
+    imp.add_argument("--reason", default="", help="why (audit log)")
     _with_actor(imp)
     imp.set_defaults(handler=cmd_import)
     ls = rs.add_parser("list", help="every authorization with its status")
@@ -97,6 +98,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     en = rs.add_parser("enroll", help="store a patient's reference photo (encrypted) for face matching")
     en.add_argument("patient_id")
     en.add_argument("photo")
+    en.add_argument("--reason", default="", help="why (audit log)")
     _with_actor(en)
     en.set_defaults(handler=cmd_enroll)
 
@@ -135,7 +137,7 @@ def cmd_import(args: argparse.Namespace) -> int:
     from .registry import Registry
 
     store = _store()
-    res = _wrap(lambda: Registry.import_csv(store, args.file, actor=_actor(args)))
+    res = _wrap(lambda: Registry.import_csv(store, args.file, actor=_actor(args), reason=args.reason))
     print(f"imported {res['rows']} authorization(s) for {res['patients']} patient(s): {res['inserted']} new, "
           f"{res['updated']} updated, {res['unchanged']} unchanged, {res['removed']} removed; "
           f"{res['photos']} photo(s) enrolled")
@@ -258,7 +260,7 @@ def cmd_enroll(args: argparse.Namespace) -> int:
     from .registry import Registry
 
     reg = _wrap(lambda: Registry(_store()))
-    rid = _wrap(lambda: reg.enroll_face(args.patient_id, Path(args.photo), actor=_actor(args)))
+    rid = _wrap(lambda: reg.enroll_face(args.patient_id, Path(args.photo), actor=_actor(args), reason=args.reason))
     print(f"enrolled face record {rid} for {args.patient_id} (photo and encoding encrypted)")
     return 0
 

@@ -512,7 +512,7 @@ class Registry:
 
     # -- changes (all audit-logged in the same transaction) ---------------------------------------
     @staticmethod
-    def import_csv(store: Store, path: str | Path, actor: str = "cli") -> dict[str, int]:
+    def import_csv(store: Store, path: str | Path, actor: str = "cli", reason: str = "") -> dict[str, int]:
         """Upsert every row, all or nothing; RegistryError names the line and field of the first bad row.
 
         Rows of one patient_id are that patient's complete set of authorizations (one per signed_on):
@@ -604,6 +604,7 @@ class Registry:
             audit.record(store, actor, "registry.import", path.name[:200], {
                 **stats, "file_sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
                 "changed": changed[:MAX_CHANGED_IDS], "changed_more": max(0, len(changed) - MAX_CHANGED_IDS),
+                **({"reason": reason} if reason else {}),
             }, session=s)
         return stats
 
@@ -683,7 +684,7 @@ class Registry:
         return {r[0]: int(r[1]) for r in rows}
 
     # -- faces -----------------------------------------------------------------------------------
-    def enroll_face(self, patient_id: str, image_path: Path, actor: str) -> int:
+    def enroll_face(self, patient_id: str, image_path: Path, actor: str, reason: str = "") -> int:
         """Store a reference photo (encrypted) and its face encoding; exactly one face must be visible."""
         with self.store.session() as s:
             if s.get(Patient, patient_id) is None:
@@ -697,7 +698,8 @@ class Registry:
             s.add(rec)
             s.flush()
             rid = rec.id
-            audit.record(self.store, actor, "registry.enroll", patient_id, {"face_record": rid}, session=s)
+            audit.record(self.store, actor, "registry.enroll", patient_id,
+                         {"face_record": rid, **({"reason": reason} if reason else {})}, session=s)
         self._faces = None
         return rid
 

@@ -21,7 +21,7 @@ CORPUS_REGISTRY = SHARED / "corpus" / "registry.csv"
 @pytest.fixture()
 def imported(home, capsys, monkeypatch):
     monkeypatch.setenv("USER", "casey")
-    assert main(["registry", "import", str(CORPUS_REGISTRY)]) == 0
+    assert main(["registry", "import", str(CORPUS_REGISTRY), "--reason", "quarterly EHR export"]) == 0
     out = capsys.readouterr().out
     assert "imported 8 authorization(s) for 8 patient(s): 8 new" in out
     return home
@@ -69,6 +69,7 @@ def test_show_add_revoke(imported, capsys):
     assert [(e["actor"], e["action"], e["target"]) for e in log] == [
         ("casey", "registry.revoke", "P009"), ("front.desk", "registry.add", "P009"),
         ("casey", "registry.import", "registry.csv")]
+    assert log[2]["detail"]["reason"] == "quarterly EHR export" and log[2]["detail"]["inserted"] == 8
 
 
 @pytest.mark.parametrize(("argv", "message"), [

@@ -124,3 +124,25 @@ def test_matching_cost_with_5000_patients(home, tmp_path):
     per_text_ms = (time.perf_counter() - t) / len(texts) * 1000
     assert {m.patient_ids for m in found} == {("P199",), ("P4800",)}
     assert per_text_ms < 5, per_text_ms  # the benchmark prints the figure (about 0.2 ms)
+
+
+WORDS = ["Gabriela", "Fuentes", "gabi", "F.", "@gabi.glowup", "Nina", "Nina's", "Park", "Hope", "Theodore", "Lindqvsit",
+         "Sofía", "Beltrán", "teddy_lq", "Anne", "Dupont’s", "M.", "the", "and", "Dr.", "💉", "#GabrielaFuentes", "'", "-"]
+
+
+def test_spans_are_exact_and_never_overlap_on_any_text(reg):
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    @settings(max_examples=300, deadline=None)
+    @given(st.lists(st.tuples(st.sampled_from(WORDS), st.sampled_from([" ", ", ", ". ", "\n", "! ", ""])),
+                    max_size=12), st.text(max_size=20))
+    def check(parts, noise):
+        text = "".join(w + sep for w, sep in parts) + noise
+        found = reg.find_in_text(text)
+        for m in found:
+            assert text[m.start:m.end] == m.text and m.text.strip() == m.text and m.patient_ids
+        assert all(a.end <= b.start for a, b in zip(found, found[1:], strict=False))
+        reg.find_in_filename(text.replace("\n", "_") + ".jpg")
+
+    check()
