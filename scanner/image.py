@@ -131,17 +131,24 @@ def ocr_findings(img: LoadedImage, lines: list[_image_ocr.Line], item: Item, ctx
     src = f"image:{img.name}"
     text, spans = _image_ocr.join(lines)
     out = []
+    everything = _image_ocr.box_for(spans, 0, len(text))
     for f in ctx.scan_text(text, item):
         if f.severity == Severity.info or f.category == "scan_incomplete":
             continue
+        touched = [n for n, (s, e, _) in enumerate(spans, 1)
+                   if f.start is not None and s < (f.end if f.end and f.end > f.start else f.start + 1) and f.start < e]
         box = _image_ocr.box_for(spans, f.start, f.end)
-        if box is None and f.evidence:  # a finding about the whole text: point at the line with its evidence
-            box = next((ln.box for _, _, ln in spans if f.evidence[:20] and f.evidence[:20] in ln.text), None)
+        if box is None and f.evidence:  # no span: point at the line that holds the evidence
+            touched = [n for n, (_, _, ln) in enumerate(spans, 1) if f.evidence[:20] in ln.text][:1]
+            box = spans[touched[0] - 1][2].box if touched else None
+        where = f"OCR line {touched[0]}" if len(touched) == 1 else (
+            f"OCR lines {touched[0]}-{touched[-1]}" if touched else "OCR text")
         out.append(finding(
-            "IMG020", f"Text in the image: {f.message}", src, evidence=f.evidence, severity=f.severity, box=box,
-            citation=f.citation, registry_record=f.registry_record, score=f.score,
-            detail={"text_rule": f.rule_id, "text_category": f.category, "box_format": BOX_FORMAT,
-                    "ocr_lines": len(lines)}))
+            "IMG020", f"Text in the image: {f.message}", src, evidence=f"{f.evidence} ({where})",
+            severity=f.severity, box=box or everything, citation=f.citation, registry_record=f.registry_record,
+            score=f.score, detail={"text_rule": f.rule_id, "text_category": f.category, "box_format": BOX_FORMAT,
+                                   "box_covers": "its line(s)" if box else "all text in the image",
+                                   "ocr_lines": len(lines)}))
     return out
 
 
