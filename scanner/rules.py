@@ -513,7 +513,8 @@ class Feature:
 def content_purposes(ctx: Ctx, person: Any | None = None) -> set[str]:
     t = ctx.a.text
     purposes = set()
-    if ctx.item.images or re.search(r"\bbefore\s*(?:&|and|/|\+|vs\.?)\s*after\b|\bweek \d+ vs\.? week \d+\b|\bswipe\b", t, re.I):
+    if ctx.item.images or re.search(r"\bbefore\s*(?:&|and|/|\+|vs\.?)\s*after\b|\bweek \d+ vs\.? week \d+\b|\bswipe\b|"
+                                    r"\bresults? (?:are|is) in\b|\btransformation\b|\bglow[- ]up\b", t, re.I):
         purposes.add("before_after_photos")
     if re.search(r"\bcase stud(?:y|ies)\b", t, re.I):
         purposes.add("case_study")
