@@ -110,8 +110,11 @@ def _too_big(pixels: int) -> ImageError:
 
 def _open(path: Path) -> Any:
     """Image.open restricted to the allowed formats, with the pixel limit checked on the header."""
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image, ImageFile, UnidentifiedImageError
 
+    # face_recognition sets LOAD_TRUNCATED_IMAGES = True process-wide when imported; a truncated file must
+    # stay an error here (scan_incomplete), never a half-grey picture that passes
+    ImageFile.LOAD_TRUNCATED_IMAGES = False
     register_heif()
     Image.init()
     try:
@@ -180,11 +183,6 @@ def _upright(im: Any, exif_ok: bool) -> Any:
 
 def _decode(im: Any, exif_ok: bool) -> Any:
     """Decode (reduced on the fly for big JPEGs) and return the upright RGB image."""
-    from PIL import ImageFile
-
-    # face_recognition sets LOAD_TRUNCATED_IMAGES = True process-wide when imported; a truncated file must
-    # stay an error here (scan_incomplete), never a half-grey picture that passes
-    ImageFile.LOAD_TRUNCATED_IMAGES = False
     w, h = im.size
     k = WORK_SIDE / max(w, h)
     if k < 0.5 and im.format in ("JPEG", "MPO"):
