@@ -166,6 +166,10 @@ def _source(entry: Any, i: int, fname: str, base_dir: Path, defaults: dict[str, 
     if not isinstance(entry, dict):
         raise ConfigError(f"{where}: expected a mapping with 'name' and 'type'")
     name = entry.get("name")
+    if isinstance(name, bool):
+        raise ConfigError(f"{where}: 'name' must be text (YAML reads on/off/yes/no as true/false: quote it)")
+    if isinstance(name, int):
+        name = str(name)
     if not isinstance(name, str) or not name.strip():
         raise ConfigError(f"{where}: missing 'name'")
     if not NAME_RE.fullmatch(name):
@@ -388,6 +392,8 @@ def scan_version(scanner: Any) -> str:
         for pid, rec in sorted(getattr(reg, "records", {}).items()):
             status = rec.status(today) if hasattr(rec, "status") else ""
             h.update(f"{pid}|{getattr(rec, 'updated_at', '')}|{status}\n".encode())
+            for a in getattr(rec, "authorizations", ()):  # each authorization's status as of today
+                h.update(f" {getattr(a, 'authorization_id', '')}|{a.status(today)}\n".encode())
         h.update(_faces_mark(reg).encode())
     profile = getattr(scanner, "profile", None)
     prof_data: Any = (dataclasses.asdict(profile) if dataclasses.is_dataclass(profile) and not isinstance(profile, type)
@@ -727,7 +733,8 @@ def _run(cfg: CrawlConfig, scanner: Any, store: Store, res: CrawlResult, version
                 else:
                     todo.append(_Todo(item, f.report.name, notes if n == 0 else [], retry, p, status))
     removed = _removed(state, fetched, current, since_dt)
-    res.status["removed"] = len(removed)
+    if removed:
+        res.status["removed"] = len(removed)
     res.seconds["compare"] = round(time.perf_counter() - t, 3)
 
     # 3. scan what is new or changed

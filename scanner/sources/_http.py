@@ -205,7 +205,7 @@ class Http:
                 wait = min(asked if asked is not None else _backoff(self.opt.backoff, n), self.opt.max_retry_wait)
                 log.info("retrying %s in %.1f s (%s)", safe_url(url), wait, problem)
                 self._sleep(wait)
-        raise SourceError(f"{problem} from {safe_url(url)} after {self.opt.retries + 1} attempts")
+        raise SourceError(f"{problem} from {safe_url(url)} after {_attempts(self.opt.retries + 1)}")
 
     def json(self, url: str, params: dict[str, Any] | None = None) -> Any:
         """GET and decode JSON; SourceError names the URL on malformed JSON."""
@@ -275,7 +275,7 @@ class Http:
             if attempt < self.opt.retries:
                 self._sleep(min(wait, self.opt.max_retry_wait))
         raise ImageRejected(f"image not downloaded ({last}) from {safe_url(url)} after "
-                            f"{self.opt.retries + 1} attempts", "IMG901")
+                            f"{_attempts(self.opt.retries + 1)}", "IMG901")
 
     def _read_image(self, r: httpx.Response, url: str, limit: int) -> tuple[bytes, str]:
         ctype = r.headers.get("content-type", "").split(";")[0].strip().lower()
@@ -309,6 +309,10 @@ class Http:
             return
         with ThreadPoolExecutor(max_workers=min(self.limiter.n, len(items))) as pool:
             yield from pool.map(fn, items)
+
+
+def _attempts(n: int) -> str:
+    return f"{n} attempt" if n == 1 else f"{n} attempts"
 
 
 def _backoff(base: float, attempt: int) -> float:

@@ -33,7 +33,7 @@ def _rows(path: Path) -> Iterator[tuple[int, Any]]:
             try:
                 yield n, json.loads(line)
             except json.JSONDecodeError as exc:
-                yield n, ValueError(f"not JSON ({exc.msg} at column {exc.colno})")
+                yield n, ValueError(f"not valid JSON (column {exc.colno})")
 
 
 def _list(value: Any) -> list[str]:
