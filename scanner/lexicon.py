@@ -4,10 +4,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from functools import cache
+from pathlib import Path
 
 import yaml
 
-from .config import rules_dir
+from .config import fitted_on_holdout, rules_dir
 
 TREATMENT_LABELS = ("PROCEDURE", "PRODUCT", "MEDICATION", "CONDITION", "BODY_AREA")
 LABEL_OF_KEY = {
@@ -47,7 +48,19 @@ class Lexicon:
         return phrase.strip().lower() in self.terms(key)
 
 
+def _vocabulary_files(root: Path) -> list[Path]:
+    """lexicons.yaml, then the additions in lexicons.d/ (each may say which labeled set it was fitted on)."""
+    return [root / "lexicons.yaml", *sorted((root / "lexicons.d").glob("*.yaml"))]
+
+
 @cache
 def load_lexicon() -> Lexicon:
-    data = yaml.safe_load((rules_dir() / "lexicons.yaml").read_text(encoding="utf-8")) or {}
-    return Lexicon({k: tuple(str(t).lower() for t in v) for k, v in data.items() if isinstance(v, list)})
+    words: dict[str, list[str]] = {}
+    for path in _vocabulary_files(rules_dir()):
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        if fitted_on_holdout(data):
+            continue
+        for key, terms in data.items():
+            if isinstance(terms, list):
+                words.setdefault(key, []).extend(str(t).lower() for t in terms)
+    return Lexicon({k: tuple(dict.fromkeys(v)) for k, v in words.items()})

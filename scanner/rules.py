@@ -18,7 +18,7 @@ from typing import Any
 import yaml
 
 from ._models import Finding, Item, Severity
-from .config import SpaProfile, rules_dir
+from .config import SpaProfile, fitted_on_holdout, rules_dir
 from .lexicon import Lexicon, load_lexicon
 from .text import STRONG_IDS, Person, Sentence, TextAnalysis
 
@@ -148,6 +148,8 @@ def load_rule_pack(root: Path | None = None) -> RulePack:
         data = yaml.safe_load(raw) or {}
         versions.append(str(data.get("version", "0")))
         for i, r in enumerate(data.get("rules", [])):
+            if fitted_on_holdout(r):
+                continue
             missing = [k for k in REQUIRED_FIELDS if k not in r]
             where = f"{path.name} rule #{i + 1} ({r.get('id', '?')})"
             if missing:
@@ -171,7 +173,8 @@ def load_rule_pack(root: Path | None = None) -> RulePack:
     version = f"{'+'.join(versions) or '0'}-{digest.hexdigest()[:8]}"
     lex = load_lexicon()
     for rule in rules:
-        rule.params["_compiled"] = [re.compile(_expand(p, lex), re.I) for p in rule.params.get("patterns", [])]
+        rule.params["_compiled"] = [re.compile(_expand(p["re"] if isinstance(p, dict) else p, lex), re.I)
+                                    for p in rule.params.get("patterns", []) if not fitted_on_holdout(p)]
     return RulePack(rules, version, lex)
 
 
