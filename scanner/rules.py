@@ -7,6 +7,7 @@ first pass (a name is an identifier when the same item confirms a visit, for ins
 """
 from __future__ import annotations
 
+import bisect
 import hashlib
 import re
 from collections.abc import Callable, Iterator
@@ -193,12 +194,18 @@ def _memo(ctx: Ctx, key: str, fn: Callable[[], Any]) -> Any:
     return ctx.cache[key]
 
 
+def persons_between(ctx: Ctx, start: int, end: int) -> list[Person]:
+    """The persons that start in [start, end) (binary search over the persons, which are sorted by start)."""
+    starts = _memo(ctx, "person_starts", lambda: [p.start for p in ctx.a.persons])
+    return ctx.a.persons[bisect.bisect_left(starts, start):bisect.bisect_left(starts, end)]
+
+
 def is_promo(s: Sentence) -> bool:
     return bool(PROMO_RE.search(s.text))
 
 
 def addressees(ctx: Ctx) -> list[Person]:
-    return [p for p in ctx.a.persons if p.role == "addressee"]
+    return _memo(ctx, "addressees", lambda: [p for p in ctx.a.persons if p.role == "addressee"])
 
 
 def advice_sentences(ctx: Ctx) -> set[int]:
@@ -207,14 +214,12 @@ def advice_sentences(ctx: Ctx) -> set[int]:
 
 
 def personal(ctx: Ctx, s: Sentence) -> bool:
-    """A sentence about the one person the reply answers (not education, not a promotion)."""
-    if s.generic or is_promo(s):
-        return False
-    if s.has_2p or s.start in advice_sentences(ctx):
-        return True
-    if any(s.start <= p.start < s.end for p in addressees(ctx)):
-        return True
-    return bool(addressees(ctx))
+    """A sentence about the one person the reply answers (not education, not a promotion); once per sentence."""
+    known: dict[int, bool] = ctx.cache.setdefault("personal", {})
+    if s.start not in known:
+        known[s.start] = not (s.generic or is_promo(s)) and (
+            s.has_2p or s.start in advice_sentences(ctx) or bool(addressees(ctx)))
+    return known[s.start]
 
 
 def _dedupe_terms(ctx: Ctx, labels: tuple[str, ...]) -> list:
@@ -349,10 +354,10 @@ def third_party_patients(ctx: Ctx) -> list[Person]:
         for p in ctx.a.persons:
             if p.role not in ("third_party", "unknown"):
                 continue
-            s = ctx.a.sentence_at(p.start)
-            if s is None:
+            idx = ctx.a.sentence_index(p.start)
+            if idx is None:
                 continue
-            idx = sents.index(s)
+            s = sents[idx]
             window = s.text + (" " + sents[idx + 1].text if idx + 1 < len(sents) else "")
             if p.kind == "handle" and ctx.item.kind in ("post", "message") or p.attribution or re.search(PATIENT_CONTEXT, window, re.I) and (
                     ctx.lex.regex("procedures").search(window) or ctx.lex.regex("products").search(window)
@@ -408,15 +413,14 @@ def _third_party_care(rule: Rule, ctx: Ctx) -> Iterator[Hit]:
             yield Hit(pronouns[0].start, pronouns[0].end, pronouns[0].evidence, pattern="third party described as a client")
         return
     sents = ctx.a.sentences
-    spans = set()
+    near: set[int] = set()  # the sentence of each person and the one after it
     for start in [p.start for p in people] + [h.start or 0 for h in pronouns]:
-        s = ctx.a.sentence_at(start)
-        if s is None:
-            continue
-        i = sents.index(s)
-        spans |= {(x.start, x.end) for x in sents[i:i + 2]}
+        i = ctx.a.sentence_index(start)
+        if i is not None:
+            near |= {i, i + 1}
     for t in _dedupe_terms(ctx, ("PROCEDURE", "PRODUCT", "MEDICATION", "CONDITION", "BODY_AREA")):
-        if any(a <= t.start < b for a, b in spans):
+        j = ctx.a.sentence_index(t.start)
+        if j in near and sents[j].start <= t.start < sents[j].end:
             yield Hit(t.start, t.end, t.text, pattern=t.label.lower(), score=t.score)
 
 
@@ -431,15 +435,16 @@ def _addressee_name(rule: Rule, ctx: Ctx) -> Iterator[Hit]:
 def _visit_date(rule: Rule, ctx: Ctx) -> Iterator[Hit]:
     """An absolute date or weekday tied to someone's visit in a sentence about them."""
     visit = ctx.lex.regex("visit_nouns")
-    for s in ctx.a.sentences:
-        if not personal(ctx, s):
+    dates = ctx.a.spans("VISIT_DATE")
+    if dates and ctx.item.kind == "message" and not any(p.role == "third_party" for p in third_party_patients(ctx)):
+        return  # the recipient's own appointment, told to them
+    for d in dates:
+        s = ctx.a.sentence_at(d.start)
+        if s is None or not s.start <= d.start < s.end or not personal(ctx, s):
             continue
-        if ctx.item.kind == "message" and not any(p.role == "third_party" for p in third_party_patients(ctx)):
-            continue  # the recipient's own appointment, told to them
-        for d in ctx.a.spans("VISIT_DATE"):
-            if s.start <= d.start < s.end and (visit.search(s.text) or re.search(
-                    r"\b(treated|seen|came in|see you|since|client|patient|documented)\b", s.text, re.I)):
-                yield Hit(d.start, d.end, d.text, pattern="visit date", score=d.score)
+        if visit.search(s.text) or re.search(r"\b(treated|seen|came in|see you|since|client|patient|documented)\b",
+                                             s.text, re.I):
+            yield Hit(d.start, d.end, d.text, pattern="visit date", score=d.score)
 
 
 @detector("contact_data")
@@ -454,8 +459,7 @@ def _contact(rule: Rule, ctx: Ctx) -> Iterator[Hit]:
         spa_context = re.search(r"(call|text|reach|contact|rsvp|book|dm|email|e-mail|message|visit|at|or|us|phone|number)"
                                 r"\W*(?:us\W*)?(?:at\W*)?(?:\(|$)", before)
         names_someone = re.search(r"\b(her|his|their|your|cell|mobile|home)\b", before[-25:], re.I) or any(
-            p.role not in ("spa", "staff", "recipient", "celebrity") and e.start - 45 <= p.start < e.start
-            for p in ctx.a.persons)
+            p.role not in ("spa", "staff", "recipient", "celebrity") for p in persons_between(ctx, e.start - 45, e.start))
         if spa_context and not names_someone:
             continue
         if any(d in e.text.lower() for d in [*ctx.profile.domains, *ctx.profile.emails]):
@@ -513,17 +517,24 @@ class Feature:
     matched_by: str
 
 
-def content_purposes(ctx: Ctx, person: Any | None = None) -> set[str]:
-    t = ctx.a.text
+def worded_purposes(text: str) -> set[str]:
+    """The marketing uses the wording itself shows (before/after, case study, testimonial)."""
     purposes = set()
-    if ctx.item.images or re.search(r"\bbefore\s*(?:&|and|/|\+|vs\.?)\s*after\b|\bweek \d+ vs\.? week \d+\b|\bswipe\b|"
-                                    r"\bresults? (?:are|is) in\b|\btransformation\b|\bglow[- ]up\b", t, re.I):
+    if re.search(r"\bbefore\s*(?:&|and|/|\+|vs\.?)\s*after\b|\bweek \d+ vs\.? week \d+\b|\bswipe\b|"
+                 r"\bresults? (?:are|is) in\b|\btransformation\b|\bglow[- ]up\b", text, re.I):
         purposes.add("before_after_photos")
-    if re.search(r"\bcase stud(?:y|ies)\b", t, re.I):
+    if re.search(r"\bcase stud(?:y|ies)\b", text, re.I):
         purposes.add("case_study")
-    if person is not None and getattr(person, "attribution", False):
+    if re.search(r"[\"“‘'][^\"”’']{8,2000}[\"”’']\s*(?:[—–~-]|--)\s*@?[A-Z]|\bsays\b", text):
         purposes.add("testimonial")
-    if re.search(r"[\"“‘'][^\"”’']{8,}[\"”’']\s*(?:[—–~-]|--)\s*@?[A-Z]|\bsays\b", t):
+    return purposes
+
+
+def content_purposes(ctx: Ctx, person: Any | None = None) -> set[str]:
+    purposes = set(_memo(ctx, "worded_purposes", lambda: worded_purposes(ctx.a.text)))  # once per item
+    if ctx.item.images:
+        purposes.add("before_after_photos")
+    if person is not None and getattr(person, "attribution", False):
         purposes.add("testimonial")
     return purposes or {"name_in_marketing"}
 
@@ -532,33 +543,34 @@ def features(ctx: Ctx) -> list[Feature]:
     """People a marketing item names, quotes, tags or pictures."""
     def compute() -> list[Feature]:
         out: list[Feature] = []
-        covered: list[tuple[int, int]] = []
+        covered: set[int] = set()  # character positions (sets keep the look-ups linear in the text)
         reg = ctx.registry
-        excluded = [(p.start, p.end) for p in ctx.a.persons if p.role in ("staff", "spa", "celebrity", "recipient")]
+        excluded = {i for p in ctx.a.persons if p.role in ("staff", "spa", "celebrity", "recipient")
+                    for i in range(p.start, p.end)}
+        longest = max((p.end - p.start for p in ctx.a.persons), default=0)
         if reg is not None:
             for m in reg.find_in_text(ctx.a.text):
-                if any(s <= m.start < e for s, e in excluded):
+                if m.start in excluded:
                     continue
-                person = next((p for p in ctx.a.persons if p.start < m.end and m.start < p.end), None)
+                person = next((p for p in persons_between(ctx, m.start - longest, m.end) if m.start < p.end), None)
                 if m.matched_by == "first_name" and person is None and not re.search(
                         PATIENT_CONTEXT, ctx.a.text[max(0, m.start - 40):m.end + 60], re.I):
                     continue
                 out.append(Feature(m.start, m.end, m.text, tuple(m.patient_ids), content_purposes(ctx, person),
                                    "text", m.matched_by))
-                covered.append((m.start, m.end))
+                covered.update(range(m.start, m.end))
             for img in ctx.item.images:
                 name = Path(img).name
                 for m in reg.find_in_filename(name):
                     out.append(Feature(None, None, name, tuple(m.patient_ids), {"before_after_photos"},
                                        f"image:{name}", "filename"))
         for p in third_party_patients(ctx):
-            if any(s < p.end and p.start < e for s, e in covered):
+            if not covered.isdisjoint(range(p.start, p.end)):
                 continue
             out.append(Feature(p.start, p.end, p.text, (), content_purposes(ctx, p), "text", p.kind))
-            covered.append((p.start, p.end))
+            covered.update(range(p.start, p.end))
         for h in described_clients(ctx):
-            hs, he = h.start or 0, h.end or 0
-            if not any(s < he and hs < e for s, e in covered):
+            if covered.isdisjoint(range(h.start or 0, h.end or 0)):
                 out.append(Feature(h.start, h.end, h.evidence, (), content_purposes(ctx), "text", "description"))
         return out
     return _memo(ctx, "features", compute)

@@ -6,8 +6,10 @@ terms, sentences about one person); what is a violation is decided by the rule p
 """
 from __future__ import annotations
 
+import bisect
 import os
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -23,6 +25,7 @@ US_RECOGNIZERS = {
     "PhoneRecognizer", "UrlRecognizer", "UsBankRecognizer", "UsItinRecognizer", "UsPassportRecognizer",
     "UsSsnRecognizer", "SpacyRecognizer",
 }
+PRESIDIO_PART = 4000  # characters of whole sentences Presidio analyses at a time (see _presidio_parts)
 STRONG_IDS = {"US_SSN", "CREDIT_CARD", "US_PASSPORT", "US_ITIN", "MEDICAL_LICENSE", "US_BANK_NUMBER"}
 VISIT_DATE_RE = (r"\b(?:(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.?\s+\d{1,2}(?:st|nd|rd|th)?"
                  r"|the \d{1,2}(?:st|nd|rd|th)|(?:mon|tues|wednes|thurs|fri|satur|sun)day|\d{1,2}/\d{1,2}(?:/\d{2,4})?"
@@ -50,8 +53,8 @@ CUE_NAME_RE = re.compile(
     r"referring|welcome|featuring|meet our client|spotlight:?)\s*,?\s+"
     r"(?P<name>[A-Z][a-z]+(?:\s+[A-Z][a-z]+|\s+[A-Z]\.)?)"
 )
-ATTRIBUTION_RE = re.compile(
-    r"[\"'“‘].{3,}?[\"'”’]\s*(?:[—–]|--|-|~)\s*(?P<name>@?[A-Z][\w.]*(?:\s+[A-Z][\w.]*){0,2})"
+ATTRIBUTION_RE = re.compile(  # the quote is bounded so a text full of apostrophes stays linear
+    r"[\"'“‘].{3,600}?[\"'”’]\s*(?:[—–]|--|-|~)\s*(?P<name>@?[A-Z][\w.]*(?:\s+[A-Z][\w.]*){0,2})"
 )
 GENERIC_QUANTIFIER_RE = re.compile(
     r"\b(?:some|many|most|any|all|every|certain)\s+(?:\w+\s+)?(?:people|clients|patients|medications|injectables|"
@@ -130,11 +133,20 @@ class TextAnalysis:
     def treatment_terms(self) -> list[Span]:
         return [e for e in self.entities if e.label in TREATMENT_LABELS]
 
+    @cached_property
+    def _sentence_starts(self) -> list[int]:
+        return [s.start for s in self.sentences]
+
+    def sentence_index(self, pos: int) -> int | None:
+        """Index of the sentence holding `pos` (binary search; the last sentence when none holds it)."""
+        if not self.sentences:
+            return None
+        i = bisect.bisect_right(self._sentence_starts, pos) - 1
+        return i if i >= 0 and pos < self.sentences[i].end else len(self.sentences) - 1
+
     def sentence_at(self, pos: int) -> Sentence | None:
-        for s in self.sentences:
-            if s.start <= pos < s.end:
-                return s
-        return self.sentences[-1] if self.sentences else None
+        i = self.sentence_index(pos)
+        return None if i is None else self.sentences[i]
 
 
 def _first_name(author: str | None) -> str | None:
@@ -244,10 +256,42 @@ class TextAnalyzer:
     def _presidio(self, text: str, art) -> list[Span]:
         if not text.strip():
             return []
-        results = self.analyzer.analyze(text=text, language="en", nlp_artifacts=art)
-        spans = [Span(r.entity_type, r.start, r.end, text[r.start:r.end], r.score,
-                      (r.recognition_metadata or {}).get("recognizer_name", "")) for r in results]
+        spans = []
+        for offset, part, part_art in self._presidio_parts(text, art):
+            results = self.analyzer.analyze(text=part, language="en", nlp_artifacts=part_art)
+            spans += [Span(r.entity_type, offset + r.start, offset + r.end, part[r.start:r.end], r.score,
+                           (r.recognition_metadata or {}).get("recognizer_name", "")) for r in results]
         return sorted(spans, key=lambda s: (s.start, -s.end))
+
+    def _presidio_parts(self, text: str, art) -> Iterator[tuple[int, str, Any]]:
+        """The text in runs of whole sentences of at most PRESIDIO_PART characters (one run when short).
+
+        Presidio's de-duplication compares every result with every other; on a long text full of names
+        that is quadratic, so a long text is analysed a few sentences at a time, on slices of its parse."""
+        doc = art.tokens
+        if len(text) <= PRESIDIO_PART:
+            yield 0, text, art
+            return
+        cuts = []  # token indices a part may start at: sentence starts, and words inside an overlong sentence
+        for sent in doc.sents:
+            cuts.append(sent.start)
+            mark = sent.start_char
+            for tok in sent:
+                if tok.idx - mark > PRESIDIO_PART:
+                    cuts.append(tok.i)
+                    mark = tok.idx
+        first = prev = 0
+        for cut in [*cuts[1:], len(doc)]:
+            if doc[cut - 1].idx + len(doc[cut - 1]) - doc[first].idx > PRESIDIO_PART and prev > first:
+                yield self._part(doc, first, prev)
+                first = prev
+            prev = cut
+        if prev > first:
+            yield self._part(doc, first, prev)
+
+    def _part(self, doc, first: int, end: int) -> tuple[int, str, Any]:
+        part = doc[first:end].as_doc()
+        return doc[first].idx, part.text, self.nlp_engine._doc_to_nlp_artifact(part, "en")
 
     def _analyze(self, item: Item, art, reply_doc) -> TextAnalysis:
         text = item.text
@@ -255,10 +299,10 @@ class TextAnalyzer:
         entities = self._presidio(text, art)
         treat = [e for e in entities if e.label in TREATMENT_LABELS]
         # a product or procedure is never a person; placeholders are never people
-        placeholders = [(m.start(), m.end()) for m in PLACEHOLDER_RE.finditer(text)]
+        in_term = {i for t in treat for i in range(t.start, t.end)}  # character positions, for linear look-ups
+        in_placeholder = {i for m in PLACEHOLDER_RE.finditer(text) for i in range(m.start(), m.end())}
         entities = [e for e in entities if not (e.label == "PERSON" and (
-            any(t.start < e.end and e.start < t.end for t in treat)
-            or any(a <= e.start < b for a, b in placeholders)))]
+            any(i in in_term for i in range(e.start, e.end)) or e.start in in_placeholder))]
         sentences = self._sentences(doc)
         reply_text = item.in_reply_to or ""
         reply_terms = {m.group(0).lower() for key in LABEL_OF_KEY for m in self.lexicon.regex(key).finditer(reply_text)}
@@ -304,11 +348,15 @@ class TextAnalyzer:
     def _persons(self, item: Item, text: str, doc, entities: list[Span], reply_people: set[str],
                  greeting: str | None) -> list[Person]:
         cands: dict[tuple[int, int], Person] = {}
+        spans: list[tuple[int, int]] = []  # the keys of cands, sorted: overlaps are looked up near a span only
+        added: dict[tuple[int, int], int] = {}  # span -> order of arrival
+        longest = 0
         author_first = _first_name(item.author)
         author_handle = item.author.strip().lower() if item.author and item.author.strip().startswith("@") else None
         propn = {t.idx: t for t in doc if t.pos_ == "PROPN"}
 
         def add(start: int, end: int, kind: str, reason: str, attribution: bool = False) -> None:
+            nonlocal longest
             # strip titles and trailing punctuation
             seg = text[start:end]
             lead = re.match(r"(?:(?:dr|mr|mrs|ms|miss)\.?\s+)", seg, re.I)
@@ -318,27 +366,39 @@ class TextAnalyzer:
             end = start + len(seg_clean)
             if end <= start:
                 return
-            for (s, e), p in list(cands.items()):
+            lo = bisect.bisect_left(spans, (start - longest, -1))
+            hi = bisect.bisect_right(spans, (end, end))
+            near = sorted(spans[lo:hi], key=added.__getitem__)
+            for s, e in near:  # in the order they were added, as a scan of every candidate would
                 if s <= start and end <= e:
-                    p.reasons.append(reason)
-                    p.attribution = p.attribution or attribution
+                    cands[(s, e)].reasons.append(reason)
+                    cands[(s, e)].attribution = cands[(s, e)].attribution or attribution
                     return
                 if start <= s and e <= end:
                     del cands[(s, e)]
+                    spans.remove((s, e))
             cands[(start, end)] = Person(start, end, text[start:end], kind, "unknown", [reason], attribution)
+            bisect.insort(spans, (start, end))
+            added[(start, end)] = len(added)
+            longest = max(longest, end - start)
 
         for e in entities:
             if e.label == "PERSON" and len(e.text.strip()) > 1:
                 add(e.start, e.end, "name", "ner")
             elif e.label == "SOCIAL_HANDLE":
                 add(e.start, e.end, "handle", "handle")
+        newlines = [m.start() for m in re.finditer("\n", text)]
+        schedule_lines: dict[int, bool] = {}  # line start -> the line reads as a schedule (checked once per line)
         for m in PROPN_PAIR_RE.finditer(text):  # "10:30 Jenna Marlow - Botox": a schedule line
-            line_start = text.rfind("\n", 0, m.start()) + 1
-            line_end = text.find("\n", m.end())
-            line = text[line_start:line_end if line_end >= 0 else len(text)]
-            if (m.start(1) in propn and m.start(2) in propn and not self._treatment_re.search(m.group(0))
-                    and m.group(1).lower() not in NOT_NAMES
-                    and (SCHEDULE_RE.search(line) or self._treatment_re.search(line))):
+            if not (m.start(1) in propn and m.start(2) in propn and not self._treatment_re.search(m.group(0))
+                    and m.group(1).lower() not in NOT_NAMES):
+                continue
+            n = bisect.bisect_left(newlines, m.start())
+            line_start = newlines[n - 1] + 1 if n else 0
+            if line_start not in schedule_lines:
+                line = text[line_start:newlines[n] if n < len(newlines) else len(text)]
+                schedule_lines[line_start] = bool(SCHEDULE_RE.search(line) or self._treatment_re.search(line))
+            if schedule_lines[line_start]:
                 add(m.start(), m.end(), "name", "schedule")
         for m in CUE_NAME_RE.finditer(text):
             cue_name: str = m.group("name")
