@@ -1,5 +1,6 @@
-"""Commands `dashboard` (start the Streamlit review dashboard on this $MEDSPA_SCAN_HOME, seeding demo data
-on an empty store) and `users add|passwd|list` (local dashboard users with bcrypt-hashed passwords)."""
+"""Commands `dashboard` (start the Streamlit review dashboard on this $MEDSPA_SCAN_HOME; demo data only with
+`--demo` on an empty folder, never on a real store; a store without users is told how to add the first
+admin) and `users add|passwd|list` (local dashboard users with bcrypt-hashed passwords)."""
 from __future__ import annotations
 
 import argparse
@@ -14,9 +15,11 @@ MAX_UPLOAD_MB = 25
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    d = sub.add_parser("dashboard", help="start the review dashboard (seeds demo data on an empty store)")
+    d = sub.add_parser("dashboard", help="start the review dashboard")
     d.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     d.add_argument("--port", type=int, default=8501, help="port (default 8501)")
+    d.add_argument("--demo", action="store_true",
+                   help="seed demo users, patients and scans first (only into an empty data folder)")
     d.set_defaults(handler=cmd_dashboard)
     u = sub.add_parser("users", help="dashboard users (marketing, compliance, admin)")
     us = u.add_subparsers(dest="users_command", required=True, metavar="SUBCOMMAND")
@@ -46,20 +49,31 @@ def _check_address(host: str, port: int) -> None:
         raise UsageError(f"cannot listen on {host}:{port} ({exc.strerror}); choose another --host or --port") from None
 
 
-def launch(host: str, port: int) -> int:
-    """Seed an empty store, print the address and demo logins, then become `streamlit run dashboard/app.py`."""
-    from .demo import seed_if_empty, working_demo_logins
+FIRST_ADMIN = "medspa-scan users add NAME --role admin"
+
+
+def launch(host: str, port: int, demo: bool = False) -> int:
+    """With `demo`, seed an empty store; refuse a store without users (nobody could log in, and a real
+    store never gets default passwords); print the address, then become `streamlit run dashboard/app.py`."""
+    from . import accounts
+    from .cli import UsageError
+    from .demo import NotEmpty, seed_if_empty, working_demo_logins
     from .store import Store
 
     _check_address(host, port)
     app = config.PROJECT_ROOT / "dashboard" / "app.py"
     if not app.is_file():
-        from .cli import UsageError
-
         raise UsageError(f"{app}: the dashboard is not installed (run from the project checkout)")
     store = Store()
-    if seed_if_empty(store) is not None:
-        print("Seeded demo data (empty store).", flush=True)
+    if demo:
+        try:
+            if seed_if_empty(store) is not None:
+                print("Seeded demo data (empty store).", flush=True)
+        except NotEmpty as exc:
+            raise UsageError(str(exc)) from None
+    if not accounts.count(store):
+        raise UsageError(f"no dashboard users yet in {config.home()}; add the first admin with: {FIRST_ADMIN} "
+                         "(or start the demo on an empty folder with --demo, or run `make run`)")
     shown = "localhost" if host in ("127.0.0.1", "::1") else host
     print(f"Dashboard: http://{shown}:{port}   (data: {config.home()})", flush=True)
     logins = working_demo_logins(store)
@@ -79,7 +93,7 @@ def launch(host: str, port: int) -> int:
 
 
 def cmd_dashboard(args: argparse.Namespace) -> int:
-    return launch(args.host, args.port)
+    return launch(args.host, args.port, demo=args.demo)
 
 
 def _read_password(from_stdin: bool) -> str:

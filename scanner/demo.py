@@ -3,7 +3,9 @@
 scanned and stored as a reply-gate batch, submitted pre-checks and a published-content crawl), print
 what was found, then start the review dashboard and print its address and the demo logins.
 
-A store that already has users is left alone (the dashboard starts on it as it is).
+Demo data only ever goes into an empty store (no row in any table): a store that already has users is
+left alone (the dashboard starts on it as it is), and a real store without users (a registry imported,
+API keys created) is refused, so it never gets demo patients or default passwords.
 Set MEDSPA_SCAN_NO_DASHBOARD=1 to seed and print without starting the dashboard.
 """
 from __future__ import annotations
@@ -79,14 +81,34 @@ def seed(store: Any) -> list[tuple[Any, Any]]:
     return pairs
 
 
+class NotEmpty(RuntimeError):
+    """The store holds real data (but no users): demo data and demo passwords are never added to it."""
+
+
+def is_empty(store: Any) -> bool:
+    """True when no table of the store has a single row (a brand-new data home)."""
+    from sqlalchemy import select
+
+    from .store import Base
+
+    with store.session() as s:
+        return all(s.execute(select(1).select_from(t).limit(1)).first() is None
+                   for t in Base.metadata.sorted_tables)
+
+
 def seed_if_empty(store: Any = None) -> list[tuple[Any, Any]] | None:
-    """Seed when the store has no users yet; None when it was left alone."""
+    """Seed a brand-new store; None when it already has users (left alone). Raises NotEmpty for a store
+    with data but no users: that is a real store whose first admin is still to be added."""
     from . import accounts
     from .store import Store
 
     store = store or Store()
     if accounts.count(store):
         return None
+    if not is_empty(store):
+        raise NotEmpty(f"the data in {config.home()} is not a demo store (it has data but no users); demo data "
+                       "is only added to an empty folder. Add the first admin with: "
+                       "medspa-scan users add NAME --role admin")
     return seed(store)
 
 
@@ -109,7 +131,11 @@ def print_summary(pairs: list[tuple[Any, Any]]) -> None:
 def main() -> int:
     from .store import Store
 
-    pairs = seed_if_empty(Store())
+    try:
+        pairs = seed_if_empty(Store())
+    except NotEmpty as exc:
+        print(f"medspa-scan demo: {exc}", file=sys.stderr)
+        return 2
     if pairs is not None:
         print_summary(pairs)
     else:

@@ -47,13 +47,13 @@ def free_port() -> int:
 
 @contextmanager
 def running_dashboard(home: Path, timeout: float = 240) -> Iterator[tuple[str, str]]:
-    """`medspa-scan dashboard --port P` on an empty data home: yields (url, its console output so far)."""
+    """`medspa-scan dashboard --demo --port P` on an empty data home: yields (url, its console output so far)."""
     port = free_port()
     log_path = home / "dashboard.log"
     env = dict(os.environ, MEDSPA_SCAN_HOME=str(home), PYTHONUNBUFFERED="1")
     env.pop("MEDSPA_SCAN_DB", None)
     with open(log_path, "w") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "scanner", "dashboard", "--port", str(port)], cwd=ROOT,
+        proc = subprocess.Popen([sys.executable, "-m", "scanner", "dashboard", "--demo", "--port", str(port)], cwd=ROOT,
                                 env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:

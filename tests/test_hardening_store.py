@@ -1,0 +1,102 @@
+"""Issue 12, storage and security attacks rerun as described: real processes on a real SQLite file in a
+temporary $MEDSPA_SCAN_HOME, real servers on 127.0.0.1. Each test is named after the attack it repeats."""
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from tests.conftest import ROOT
+
+CONSENTS = ("patient_id,full_name,aliases,social_handles,purposes,channels,signed_on,expires_on,revoked_on,photo\n"
+            "R001,Harriet Quinlan,,,testimonial,instagram,2025-01-10,,,\n"
+            "R002,Oswald Pemberton,,,name_in_marketing,all,2025-02-11,,,\n")
+
+
+def cli(home: Path, *args: str, stdin: str | None = None, timeout: float = 300,
+        **env: str) -> subprocess.CompletedProcess[str]:
+    """`python -m scanner ARGS` in a fresh process on `home`."""
+    full = dict(os.environ, MEDSPA_SCAN_HOME=str(home), **env)
+    full.pop("MEDSPA_SCAN_DB", None)
+    full.pop("MEDSPA_SCAN_KEY", None)
+    return subprocess.run([sys.executable, "-m", "scanner", *args], cwd=ROOT, env=full, input=stdin,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def real_store(home: Path) -> None:
+    """What an operator does first: import the consents and create an API key for the reply gate."""
+    (home.parent / "consents.csv").write_text(CONSENTS, encoding="utf-8")
+    r = cli(home, "registry", "import", str(home.parent / "consents.csv"))
+    assert r.returncode == 0, r.stderr
+    r = cli(home, "apikeys", "create", "gate")
+    assert r.returncode == 0, r.stderr
+
+
+# -- 2. a dashboard started on a real store seeds demo users and demo patients -------------------------
+def test_dashboard_on_real_store_seeds_no_demo(home):
+    real_store(home)
+    r = cli(home, "dashboard", "--port", str(free_port()), timeout=90)  # old code: seeded, then served
+    assert r.returncode == 2
+    assert "users add NAME --role admin" in r.stderr and "Seeded" not in r.stdout
+    r = cli(home, "dashboard", "--demo", "--port", str(free_port()))
+    assert r.returncode == 2 and "not a demo store" in r.stderr
+    listed = cli(home, "registry", "list", "--format", "json")
+    assert listed.returncode == 0
+    assert "D001" not in listed.stdout and "R001" in listed.stdout and "R002" in listed.stdout
+    assert "no users yet" in cli(home, "users", "list").stdout
+
+    # with a real admin the dashboard starts on the store as it is: no demo users, no demo logins
+    assert cli(home, "users", "add", "ops", "--role", "admin", "--password-stdin",
+               stdin="a-real-long-password\n").returncode == 0
+    port = free_port()
+    env = dict(os.environ, MEDSPA_SCAN_HOME=str(home), PYTHONUNBUFFERED="1")
+    env.pop("MEDSPA_SCAN_DB", None)
+    log = home.parent / "dashboard.log"
+    with open(log, "w") as fh:
+        proc = subprocess.Popen([sys.executable, "-m", "scanner", "dashboard", "--port", str(port)], cwd=ROOT,
+                                env=env, stdout=fh, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/_stcore/health", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.3)
+        assert proc.poll() is None, log.read_text()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+    console = log.read_text()
+    assert "Dashboard: http://localhost" in console
+    assert "Seeded" not in console and "Demo logins" not in console and "demo-admin-pass" not in console
+    users = [line.split()[0] for line in cli(home, "users", "list").stdout.splitlines()]
+    assert users == ["ops"]
+    assert "D001" not in cli(home, "registry", "list").stdout
+
+
+def test_demo_flag_seeds_only_an_empty_folder(home):
+    r = subprocess.run([sys.executable, "-m", "scanner.demo"], cwd=ROOT, capture_output=True, text=True,
+                       env={**os.environ, "MEDSPA_SCAN_HOME": str(home), "MEDSPA_SCAN_NO_DASHBOARD": "1"},
+                       timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert "D001" in cli(home, "registry", "list").stdout
+    other = home.parent / "real"
+    other.mkdir()
+    real_store(other)
+    r = subprocess.run([sys.executable, "-m", "scanner.demo"], cwd=ROOT, capture_output=True, text=True,
+                       env={**os.environ, "MEDSPA_SCAN_HOME": str(other), "MEDSPA_SCAN_NO_DASHBOARD": "1"},
+                       timeout=300)
+    assert r.returncode == 2 and "users add NAME --role admin" in r.stderr
+    assert "D001" not in cli(other, "registry", "list").stdout
