@@ -232,11 +232,16 @@ def resolve(path: str, ctx: Any) -> Path:
 
 def scan_images(item: Item, analysis: Any, ctx: Any) -> list[Finding]:
     """Findings for every image of `item` (see the module docstring). `analysis` (the item's text analysis)
-    is not needed by the image stages; ctx supplies registry (None: every face matches nobody), as_of,
-    scan_text and optionally base_dir."""
+    only lends its time budget (an image left when it has run out is IMG903); ctx supplies registry (None:
+    every face matches nobody), as_of, scan_text and optionally base_dir."""
     out: list[Finding] = []
+    deadline = getattr(analysis, "deadline", None)
     for path in item.images:
         p = resolve(path, ctx)
+        if deadline is not None and deadline.skip(f"image {Path(p).name}"):
+            out.append(incomplete(f"The image was not checked: the item ran past its time budget "
+                                  f"({deadline.seconds:g} s).", source=f"image:{Path(p).name}", rule_id="IMG903"))
+            continue
         if not os.path.lexists(p):
             out.append(missing_finding(str(p), ctx))
             continue

@@ -109,8 +109,11 @@ class RulePack:
                  as_of: date | None = None) -> list[Finding]:
         ctx = Ctx(item, analysis, self.lexicon, registry, as_of or date.today(), set(), self.profile)
         findings: list[Finding] = []
+        deadline = getattr(analysis, "deadline", None)
         for second in (False, True):
             for rule in self.rules:
+                if deadline is not None and deadline.skip("the remaining rules"):
+                    break
                 if rule.after != second or item.kind not in rule.kinds or rule.detector not in DETECTORS:
                     continue
                 if rule.requires and not (ctx.found & set(rule.requires)):
@@ -121,7 +124,16 @@ class RulePack:
                 findings.extend(new)
                 if not second:
                     ctx.found |= {f.category for f in new if f.severity in (Severity.high, Severity.medium)}
+        if deadline is not None and deadline.cut:
+            findings.append(self.budget_finding(deadline))
         return findings
+
+    def budget_finding(self, deadline: Any) -> Finding:
+        """PHI900 (scan_incomplete): the item ran out of time and what is listed was not checked."""
+        rule = self.get("PHI900") or Rule("PHI900", "scan_incomplete", "medium", "", "", "", "45 CFR 164.530(c)",
+                                          {}, "none")
+        return _finding(rule, Hit(None, None, "time budget used up", message=deadline.message(),
+                                  detail={"budget_seconds": deadline.seconds, "not_checked": list(deadline.cut)}))
 
 
 def _finding(rule: Rule, h: Hit) -> Finding:

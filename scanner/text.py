@@ -9,6 +9,7 @@ from __future__ import annotations
 import bisect
 import os
 import re
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -18,6 +19,7 @@ os.environ.setdefault("TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS", "")  # never fetch t
 
 from . import config  # noqa: E402
 from ._models import Item  # noqa: E402
+from .budget import Deadline  # noqa: E402
 from .lexicon import LABEL_OF_KEY, TREATMENT_LABELS, Lexicon, load_lexicon, term_regex  # noqa: E402
 
 US_RECOGNIZERS = {
@@ -125,6 +127,7 @@ class TextAnalysis:
     reply_people: set[str]
     reviewer_prospect: bool
     greeting_recipient: str | None
+    deadline: Deadline | None = field(default=None, repr=False, compare=False)  # the item's time budget
 
     def spans(self, *labels: str) -> list[Span]:
         return [e for e in self.entities if e.label in labels]
@@ -243,21 +246,29 @@ class TextAnalyzer:
 
     # -- public ---------------------------------------------------------------------------------
     def analyze_items(self, items: list[Item]) -> list[TextAnalysis]:
-        """One full parse per text; the reviews being answered only need names (NER), so they skip the parser."""
+        """One full parse per text; the reviews being answered only need names (NER), so they skip the parser.
+
+        Each item's time budget starts charged with its share (by length) of the batch parse."""
+        t0 = time.monotonic()
         arts = [pair[1] for pair in self.nlp_engine.process_batch([it.text for it in items], language="en")]
         replies = [it.in_reply_to or "" for it in items]
         reply_docs = list(self.nlp.pipe(replies, disable=["parser", "tagger", "attribute_ruler"]))
-        return [self._analyze(it, art, doc) for it, art, doc in zip(items, arts, reply_docs, strict=True)]
+        sizes = [len(it.text) + len(it.in_reply_to or "") for it in items]
+        per_char = (time.monotonic() - t0) / (sum(sizes) or 1)
+        return [self._analyze(it, art, doc, Deadline.start(spent=per_char * n))
+                for it, art, doc, n in zip(items, arts, reply_docs, sizes, strict=True)]
 
     def analyze(self, item: Item) -> TextAnalysis:
         return self.analyze_items([item])[0]
 
     # -- internals ------------------------------------------------------------------------------
-    def _presidio(self, text: str, art) -> list[Span]:
+    def _presidio(self, text: str, art, deadline: Deadline | None = None) -> list[Span]:
         if not text.strip():
             return []
         spans = []
         for offset, part, part_art in self._presidio_parts(text, art):
+            if deadline is not None and deadline.skip(f"identifiers from character {offset:,} on"):
+                break
             results = self.analyzer.analyze(text=part, language="en", nlp_artifacts=part_art)
             spans += [Span(r.entity_type, offset + r.start, offset + r.end, part[r.start:r.end], r.score,
                            (r.recognition_metadata or {}).get("recognizer_name", "")) for r in results]
@@ -293,10 +304,11 @@ class TextAnalyzer:
         part = doc[first:end].as_doc()
         return doc[first].idx, part.text, self.nlp_engine._doc_to_nlp_artifact(part, "en")
 
-    def _analyze(self, item: Item, art, reply_doc) -> TextAnalysis:
+    def _analyze(self, item: Item, art, reply_doc, deadline: Deadline | None = None) -> TextAnalysis:
         text = item.text
         doc = art.tokens
-        entities = self._presidio(text, art)
+        deadline = deadline or Deadline.start()
+        entities = self._presidio(text, art, deadline)
         treat = [e for e in entities if e.label in TREATMENT_LABELS]
         # a product or procedure is never a person; placeholders are never people
         in_term = {i for t in treat for i in range(t.start, t.end)}  # character positions, for linear look-ups
@@ -313,11 +325,12 @@ class TextAnalyzer:
         if item.kind == "message":
             m = GREETING_RE.search(text[:400])
             greeting = m.group("name").split()[0] if m else None
-        persons = self._persons(item, text, doc, entities, reply_people, greeting)
+        persons = [] if deadline.skip("people named") else self._persons(item, text, doc, entities, reply_people,
+                                                                           greeting)
         return TextAnalysis(
             text=text, doc=doc, entities=entities, sentences=sentences, persons=persons,
             reply_terms=reply_terms, reply_people=reply_people,
-            reviewer_prospect=self._is_prospect(reply_text), greeting_recipient=greeting,
+            reviewer_prospect=self._is_prospect(reply_text), greeting_recipient=greeting, deadline=deadline,
         )
 
     def _sentences(self, doc) -> list[Sentence]:

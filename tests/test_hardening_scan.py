@@ -3,6 +3,7 @@
 code before the fix."""
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import time
@@ -58,3 +59,18 @@ def test_quadratic_names_linear_time(scanner):
     _seconds(scanner, unit * 5)  # warm up
     t_small, t_large = _seconds(scanner, small), _seconds(scanner, large)
     assert t_large < 20 * t_small, f"{len(small)} chars {t_small:.2f} s, {len(large)} chars {t_large:.2f} s"
+
+
+def test_time_budget_makes_a_long_item_incomplete_never_pass(tmp_path):
+    """A 100k-character post with a budget it cannot meet: PHI900 (scan_incomplete), verdict review, exit 1;
+    the same command on a short text still passes (the budget does not fire on ordinary items)."""
+    text = "Thanks Sarah Jones and Mike Brown! " * 2800
+    r = run("check", text, "--kind", "post", "--channel", "facebook", "--format", "json", home=tmp_path,
+            env={"MEDSPA_SCAN_ITEM_BUDGET": "0.05"})
+    assert r.returncode == 1, r.stderr[-2000:]
+    out = json.loads(r.stdout)
+    assert out["verdict"] == "review"
+    cut = [f for f in out["findings"] if f["rule_id"] == "PHI900"]
+    assert cut and cut[0]["category"] == "scan_incomplete" and "time budget" in cut[0]["message"]
+    r = run("check", "Thanks Sarah Jones and Mike Brown!", "--kind", "post", "--format", "json", home=tmp_path)
+    assert r.returncode == 0 and json.loads(r.stdout)["verdict"] == "pass"
