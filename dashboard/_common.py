@@ -123,7 +123,7 @@ def login_page() -> None:
     if not submitted:
         return
     try:
-        role = accounts.authenticate(store(), name, password)
+        role = accounts.authenticate(store(), name, password, address=st.context.ip_address)
     except accounts.LockedOut as exc:
         st.error(str(exc))
         return

@@ -4,7 +4,14 @@ name when the user exists; a mistyped name, which may be a password typed in the
 
 Throttling: the first FREE_FAILURES wrong passwords in a row cost nothing; each further one locks the
 account for twice as long as the last (2 s, 4 s, 8 s ... up to MAX_LOCK_SECONDS). While locked even
-the right password is refused. A successful log-in resets the count.
+the right password is refused. A successful log-in resets the count. The client address has its own
+count (ADDRESS_FREE_FAILURES free, then the same doubling), so trying many names from one address is
+throttled too.
+
+Counting is atomic: before bcrypt runs, one transaction checks the locks and counts the attempt as a
+failure (`failed = failed + 1`, locking when over the free tries); a right password then takes the
+count back to zero. Parallel log-ins therefore see each other's attempts: after the free tries, at
+most one attempt per lock period reaches bcrypt and the rest are told to wait.
 """
 from __future__ import annotations
 
@@ -14,8 +21,9 @@ from datetime import datetime, timedelta
 from functools import lru_cache
 
 import bcrypt
-from sqlalchemy import DateTime, Integer, String, func, select
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import DateTime, Integer, String, and_, func, insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from . import audit
 from .store import Base, Store, utcnow
@@ -23,6 +31,7 @@ from .store import Base, Store, utcnow
 ROLES = ("marketing", "compliance", "admin")
 REVIEWER_ROLES = ("compliance", "admin")  # who may see the queue, scans, registry and audit log
 FREE_FAILURES = 3
+ADDRESS_FREE_FAILURES = 10  # one address may serve several people (an office behind one router)
 MAX_LOCK_SECONDS = 300
 MIN_PASSWORD = 8
 MAX_PASSWORD_BYTES = 72  # bcrypt's limit
@@ -39,6 +48,15 @@ class User(Base):
     failed: Mapped[int] = mapped_column(Integer, default=0)
     locked_until: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class AddressThrottle(Base):
+    """Failed log-ins per client address (any user name, known or not)."""
+
+    __tablename__ = "login_throttle"
+    address: Mapped[str] = mapped_column(String(64), primary_key=True)
+    failed: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
 
 
 class AccountError(ValueError):
@@ -133,39 +151,86 @@ def password_matches(store: Store, name: str, password: str) -> bool:
     return digest is not None and _matches(password, digest)
 
 
-def authenticate(store: Store, name: str, password: str) -> str | None:
-    """The user's role when the password is right; None when wrong; raises LockedOut while throttled."""
-    name = name.strip()
-    now = utcnow()
-    role: str | None = None
-    known, locked_for, wait = False, 0, 0
+def _lock_seconds(failed: int, free: int) -> int:
+    return min(MAX_LOCK_SECONDS, 2 ** (failed - free)) if failed > free else 0
+
+
+def _count_attempt(s: Session, model: type[User] | type[AddressThrottle], where: object, free: int,
+                   now: datetime) -> tuple[bool, int]:
+    """Count one attempt against a row unless it is locked, in one statement: (row exists, seconds to
+    wait, 0 when counted). Taking a write lock first serialises parallel log-ins on every backend."""
+    open_ = or_(model.locked_until.is_(None), model.locked_until <= now)
+    res = s.execute(update(model).where(and_(where, open_)).values(failed=model.failed + 1)  # type: ignore[arg-type]
+                    .execution_options(synchronize_session=False))
+    row = s.execute(select(model.failed, model.locked_until).where(where)).first()  # type: ignore[arg-type]
+    if row is None:
+        return False, 0
+    if not getattr(res, "rowcount", 0):
+        return True, int(((row[1] or now) - now).total_seconds()) + 1
+    lock = _lock_seconds(int(row[0]), free)
+    if lock:
+        s.execute(update(model).where(where).values(locked_until=now + timedelta(seconds=lock))  # type: ignore[arg-type]
+                  .execution_options(synchronize_session=False))
+    return True, 0
+
+
+def _reserve(store: Store, name: str, address: str, now: datetime) -> tuple[str | None, str | None, int]:
+    """Check both locks and count this attempt as a failure, atomically: (role, password hash, wait)."""
     with store.session() as s:
-        u = s.execute(select(User).where(User.name == name)).scalar() if name else None
-        if u is None:
-            bcrypt.checkpw(b"wrong", _dummy_hash())  # same cost as a real check
-        else:
-            known = True
-            if u.locked_until and u.locked_until > now:
-                wait = int((u.locked_until - now).total_seconds()) + 1
-            elif _matches(password, u.password_hash):
-                u.failed, u.locked_until = 0, None
-                role = u.role
-            else:
-                u.failed += 1
-                if u.failed > FREE_FAILURES:
-                    locked_for = min(MAX_LOCK_SECONDS, 2 ** (u.failed - FREE_FAILURES))
-                    u.locked_until = now + timedelta(seconds=locked_for)
+        wait = 0
+        if address:
+            known, wait = _count_attempt(s, AddressThrottle, AddressThrottle.address == address,
+                                         ADDRESS_FREE_FAILURES, now)
+            if not known:
+                try:
+                    with s.begin_nested():
+                        s.execute(insert(AddressThrottle).values(address=address, failed=1))
+                except IntegrityError:  # a parallel first attempt from the same address created it
+                    _known, wait = _count_attempt(s, AddressThrottle, AddressThrottle.address == address,
+                                                  ADDRESS_FREE_FAILURES, now)
+        row = s.execute(select(User.role, User.password_hash).where(User.name == name)).first() if name else None
+        if row is None or wait:
+            return (row[0] if row else None), None, wait
+        _known, wait = _count_attempt(s, User, User.name == name, FREE_FAILURES, now)
+        return row[0], (None if wait else row[1]), wait
+
+
+def _succeeded(store: Store, name: str, address: str) -> None:
+    with store.session() as s:
+        s.execute(update(User).where(User.name == name).values(failed=0, locked_until=None)
+                  .execution_options(synchronize_session=False))
+        if address:
+            s.execute(update(AddressThrottle).where(AddressThrottle.address == address)
+                      .values(failed=0, locked_until=None).execution_options(synchronize_session=False))
+
+
+def authenticate(store: Store, name: str, password: str, address: object = "") -> str | None:
+    """The user's role when the password is right; None when wrong; raises LockedOut while the user or
+    the client `address` is throttled (checked and counted before bcrypt runs)."""
+    name = name.strip()
+    address = address.strip()[:64] if isinstance(address, str) else ""  # the server may not know it
+    now = utcnow()
+    role, digest, wait = _reserve(store, name, address, now)
+    known = role is not None
     if wait:
-        audit.record(store, name, "auth.refused", "dashboard", {"locked_seconds": wait})
+        if known:
+            audit.record(store, name, "auth.refused", "dashboard", {"locked_seconds": wait})
+        else:
+            audit.record(store, "anonymous", "auth.refused", "dashboard", {"locked_seconds": wait})
         raise LockedOut(wait)
-    if not known:
+    if digest is None:
+        bcrypt.checkpw(b"wrong", _dummy_hash())  # same cost as a real check
         audit.record(store, "anonymous", "auth.failed", "dashboard", {"reason": "unknown user"})
         return None
-    if role is None:
-        audit.record(store, name, "auth.failed", "dashboard", {"locked_seconds": locked_for})
-        return None
-    audit.record(store, name, "auth.login", "dashboard", {})
-    return role
+    if _matches(password, digest):
+        _succeeded(store, name, address)
+        audit.record(store, name, "auth.login", "dashboard", {})
+        return role
+    with store.session() as s:
+        failed = s.execute(select(User.failed).where(User.name == name)).scalar() or 0
+    audit.record(store, name, "auth.failed", "dashboard",
+                 {"locked_seconds": _lock_seconds(int(failed), FREE_FAILURES)})
+    return None
 
 
 # -- sessions ----------------------------------------------------------------------------------------

@@ -100,3 +100,83 @@ def test_demo_flag_seeds_only_an_empty_folder(home):
                        timeout=300)
     assert r.returncode == 2 and "users add NAME --role admin" in r.stderr
     assert "D001" not in cli(other, "registry", "list").stdout
+
+
+# -- 5. concurrent log-ins bypass the lock-out -------------------------------------------------------
+def _parallel_logins(attempts: list[tuple[str, str, str]]) -> list[str]:
+    """Each attempt (name, password, address) in its own thread with its own connection, released at once."""
+    import threading
+
+    from scanner import accounts
+    from scanner.store import Store
+
+    barrier = threading.Barrier(len(attempts))
+    outcomes: list[str] = [""] * len(attempts)
+
+    def attempt(i: int, name: str, password: str, address: str) -> None:
+        store = Store()
+        barrier.wait()
+        try:
+            outcomes[i] = accounts.authenticate(store, name, password, address=address) or "wrong"
+        except accounts.LockedOut:
+            outcomes[i] = "locked"
+
+    threads = [threading.Thread(target=attempt, args=(i, *a)) for i, a in enumerate(attempts)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return outcomes
+
+
+def _failed(name: str) -> int:
+    from sqlalchemy import select
+
+    from scanner.accounts import User
+    from scanner.store import Store
+
+    with Store().session() as s:
+        return int(s.execute(select(User.failed).where(User.name == name)).scalar_one())
+
+
+def test_concurrent_logins_bypass_the_lockout(home):
+    from scanner import accounts
+    from scanner.store import Store
+
+    store = Store()
+    accounts.add_user(store, "nina", "ninas-real-password", "compliance")
+    for _ in range(accounts.FREE_FAILURES):
+        assert accounts.authenticate(store, "nina", "guess") is None
+    # 10 sessions at once after 3 failures, one of them with the right password (real bcrypt cost 12)
+    outcomes = _parallel_logins([("nina", "guess", "")] * 9 + [("nina", "ninas-real-password", "")])
+    assert outcomes.count("locked") == 9, outcomes  # one attempt per lock period reaches bcrypt
+    evaluated = [o for o in outcomes if o != "locked"]
+    assert _failed("nina") == (0 if evaluated == ["compliance"] else accounts.FREE_FAILURES + 1)
+
+    # no failure is lost: 10 wrong at once on a fresh count are 3 free tries, one that locks, 6 refused
+    accounts.add_user(store, "omar", "omars-real-password", "marketing")
+    outcomes = _parallel_logins([("omar", "guess", "")] * 10)
+    assert sorted(outcomes) == ["locked"] * 6 + ["wrong"] * 4
+    assert _failed("omar") == accounts.FREE_FAILURES + 1
+    try:
+        accounts.authenticate(store, "omar", "omars-real-password")
+        raise AssertionError("the right password got through a lock-out")
+    except accounts.LockedOut:
+        pass
+
+
+def test_many_names_from_one_address_are_locked_out(home, monkeypatch):
+    from scanner import accounts
+    from scanner.store import Store
+
+    monkeypatch.setattr(accounts, "BCRYPT_ROUNDS", 4)
+    store = Store()
+    accounts.add_user(store, "pia", "pias-real-password", "admin")
+    for i in range(accounts.ADDRESS_FREE_FAILURES):
+        assert accounts.authenticate(store, f"user{i}", "guess", address="203.0.113.7") is None
+    outcomes = _parallel_logins([(f"x{i}", "guess", "203.0.113.7") for i in range(5)]
+                                + [("pia", "pias-real-password", "203.0.113.7")])
+    assert outcomes.count("locked") >= 5 and "wrong" not in outcomes[5:]
+    if outcomes[5] == "locked":  # the lock on the address holds for the real user too, not elsewhere
+        assert accounts.authenticate(store, "pia", "pias-real-password", address="198.51.100.2") == "admin"
+    assert _failed("pia") == 0
