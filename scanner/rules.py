@@ -543,12 +543,16 @@ def worded_purposes(text: str) -> set[str]:
 
 
 def content_purposes(ctx: Ctx, person: Any | None = None) -> set[str]:
+    """The uses a marketing item makes of a person it names: what the wording shows (name_in_marketing when
+    nothing more), plus before/after photos when pictures are attached. A picture adds a use; it never
+    replaces what the text does (a named post with any image attached still needs name_in_marketing)."""
     purposes = set(_memo(ctx, "worded_purposes", lambda: worded_purposes(ctx.a.text)))  # once per item
-    if ctx.item.images:
-        purposes.add("before_after_photos")
     if person is not None and getattr(person, "attribution", False):
         purposes.add("testimonial")
-    return purposes or {"name_in_marketing"}
+    purposes = purposes or {"name_in_marketing"}
+    if ctx.item.images:
+        purposes.add("before_after_photos")
+    return purposes
 
 
 def features(ctx: Ctx) -> list[Feature]:

@@ -74,3 +74,68 @@ def test_time_budget_makes_a_long_item_incomplete_never_pass(tmp_path):
     assert cut and cut[0]["category"] == "scan_incomplete" and "time budget" in cut[0]["message"]
     r = run("check", "Thanks Sarah Jones and Mike Brown!", "--kind", "post", "--format", "json", home=tmp_path)
     assert r.returncode == 0 and json.loads(r.stdout)["verdict"] == "pass"
+
+
+def _white_jpeg(size: int = 64) -> bytes:
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", (size, size), "white").save(buf, format="JPEG")
+    return buf.getvalue()
+
+
+@pytest.fixture()
+def registered(tmp_path) -> Path:
+    """A data home whose registry authorizes Maribel Quintanilla for testimonial;before_after_photos only."""
+    home = tmp_path / "home"
+    home.mkdir()
+    (tmp_path / "consents.csv").write_text(CONSENTS, encoding="utf-8")
+    r = run("registry", "import", str(tmp_path / "consents.csv"), home=home)
+    assert r.returncode == 0, r.stderr
+    return home
+
+
+def _use(out: dict) -> list[dict]:
+    return [f for f in out["findings"] if f["category"] == "unauthorized_use"]
+
+
+def test_any_image_never_makes_an_unauthorized_named_post_pass(registered, tmp_path):
+    """The named post blocks (needs name_in_marketing); with a 64x64 white JPEG (no face) attached it passed
+    with only AUT100, because the picture's purpose replaced the text's. It must still block."""
+    (tmp_path / "small.jpg").write_bytes(_white_jpeg())
+    args = ("check", "--kind", "post", "--channel", "facebook", NAMED_POST, "--format", "json")
+    plain = run(*args, home=registered)
+    with_image = run(*args, "--image", str(tmp_path / "small.jpg"), home=registered)
+    for r in (plain, with_image):
+        assert r.returncode == 1, r.stderr[-2000:]
+        out = json.loads(r.stdout)
+        assert out["verdict"] == "block"
+        assert any(f["severity"] == "high" and "name_in_marketing" in f["message"] for f in _use(out)), out
+    out = json.loads(with_image.stdout)
+    assert not [f for f in _use(out) if f["severity"] == "info"]  # never "covered by a valid authorization"
+    assert any("before_after_photos" in f["message"] for f in _use(out))  # the picture adds its use
+
+
+def test_crawl_enclosure_never_makes_an_unauthorized_named_post_pass(registered, tmp_path):
+    """The same post published in an RSS feed whose enclosure (the white JPEG) downloads: still block."""
+    import yaml
+
+    from tests.fixtures.crawl.server import FixtureServer, Resp
+
+    with FixtureServer() as srv:
+        srv.route("/feed.xml", Resp(200, "<rss><channel><item><guid>m1</guid><title>Proud</title>"
+                                         f"<description>{NAMED_POST}</description>"
+                                         "<enclosure url='{BASE}/cdn/small.jpg' type='image/jpeg'/></item>"
+                                         "</channel></rss>", "application/rss+xml"))
+        srv.route("/cdn/small.jpg", Resp(200, _white_jpeg(), "image/jpeg"))
+        cfg = tmp_path / "sources.yaml"
+        cfg.write_text(yaml.safe_dump({"sources": [{"name": "blog", "type": "rss", "url": f"{srv.base}/feed.xml"}]}))
+        r = run("crawl", "--config", str(cfg), "--format", "jsonl", "--no-progress", home=registered)
+        assert srv.hits["/cdn/small.jpg"] >= 1  # the picture did download
+    assert r.returncode == 1, r.stderr[-2000:]
+    (out,) = [json.loads(line) for line in r.stdout.decode().splitlines() if line.startswith("{")]
+    assert out["verdict"] == "block", out
+    assert any(f["severity"] == "high" and "name_in_marketing" in f["message"]  # the picture adds its use
+               and "before_after_photos" in f["message"] for f in _use(out)), out
