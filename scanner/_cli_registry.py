@@ -105,6 +105,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     a = sub.add_parser("audit", help="the audit log: verify the hash chain, list entries")
     asub = a.add_subparsers(dest="audit_command", required=True, metavar="SUBCOMMAND")
     av = asub.add_parser("verify", help="detect deleted or edited entries (exit 1 when the chain is broken)")
+    av.add_argument("--expect", metavar="HEAD", help="a head printed by an earlier verify (ID:SEAL): also "
+                    "check the log still reaches that entry unchanged")
     av.set_defaults(handler=cmd_audit_verify)
     al = asub.add_parser("list", help="newest entries first")
     al.add_argument("--limit", type=int, default=50)
@@ -269,13 +271,14 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
     from . import audit
 
     store = _store()
-    problems = audit.verify(store)
+    problems = audit.verify(store, expect=args.expect)
     if problems:
         for p in problems:
             print(f"BROKEN: {p}")
         print(f"audit log chain broken: {len(problems)} problem(s)", file=sys.stderr)
         return 1
-    print(f"audit log intact ({len(audit.entries(store))} entries)")
+    head = audit.head_token(store)
+    print(f"audit log intact ({len(audit.entries(store))} entries)" + (f"; head {head}" if head else ""))
     return 0
 
 

@@ -34,18 +34,19 @@ def key_source() -> str:
     return f"${KEY_ENV}" if os.environ.get(KEY_ENV) else str(key_path())
 
 
-def _create_key_file(path: Path) -> None:
-    """Write a new key next to `path` with 0600 and link it into place; a concurrent creator wins cleanly."""
+def create_key_file(path: Path, key: bytes | None = None) -> None:
+    """Write a new key (default: a Fernet key) next to `path` with 0600 and link it into place; a
+    concurrent creator wins cleanly."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
         with os.fdopen(fd, "wb") as fh:
-            fh.write(Fernet.generate_key() + b"\n")
+            fh.write((key or Fernet.generate_key()) + b"\n")
             fh.flush()
             os.fsync(fh.fileno())
         try:
             os.link(tmp, path)
-            log.info("created a new registry encryption key file (0600)")
+            log.info("created a new key file %s (0600)", path.name)
         except FileExistsError:
             pass
     finally:
@@ -63,7 +64,7 @@ def load_key(create: bool = True) -> bytes:
         if not path.exists():
             if not create:
                 raise KeyError_(f"no encryption key: set {KEY_ENV} or restore the key file {path}")
-            _create_key_file(path)
+            create_key_file(path)
         mode = path.stat().st_mode & 0o777
         if mode & 0o077:
             log.warning("the key file %s is readable by others (mode %o); run: chmod 600 %s", path, mode, path)

@@ -180,3 +180,97 @@ def test_many_names_from_one_address_are_locked_out(home, monkeypatch):
     if outcomes[5] == "locked":  # the lock on the address holds for the real user too, not elsewhere
         assert accounts.authenticate(store, "pia", "pias-real-password", address="198.51.100.2") == "admin"
     assert _failed("pia") == 0
+
+
+# -- 7. cutting the audit log's tail is not detected --------------------------------------------------
+def _sql(db: Path, *statements: str) -> None:
+    import sqlite3
+
+    con = sqlite3.connect(db)
+    for st in statements:
+        con.execute(st)
+    con.commit()
+    con.close()
+
+
+def _audited_home(home: Path) -> str:
+    """A log of 6 entries written by real commands; returns the head `audit verify` prints."""
+    real_store(home)  # registry import + apikeys create
+    for name in ("ana", "ben"):
+        assert cli(home, "users", "add", name, "--role", "marketing", "--password-stdin",
+                   stdin="long-enough-pass\n").returncode == 0
+    r = cli(home, "audit", "verify")
+    assert r.returncode == 0 and "intact" in r.stdout, r.stdout + r.stderr
+    head = r.stdout.rsplit("head ", 1)[1].strip()
+    assert head.split(":")[0] == r.stdout.split("(")[1].split()[0]  # the head names the last entry
+    return head
+
+
+def test_cutting_the_audit_tail_is_detected(home, tmp_path):
+    import shutil
+
+    head = _audited_home(home)
+    n = int(head.split(":")[0])
+    attacks = {
+        "tail and head row": [f"delete from audit_log where id > {n - 2}", "delete from audit_head"],
+        "everything": ["delete from audit_log", "delete from audit_head", "delete from audit_seal"],
+        "later hash copied into the head": [
+            f"delete from audit_log where id > {n - 2}",
+            f"update audit_head set entries={n - 2}, last_id={n - 2}, "
+            f"last_hash=(select hash from audit_log where id={n - 2})"],
+    }
+    for what, statements in attacks.items():
+        copy = tmp_path / what.replace(" ", "-")
+        shutil.copytree(home, copy)
+        _sql(copy / "medspa.db", *statements)
+        r = cli(copy, "audit", "verify")
+        assert r.returncode == 1, f"{what}: {r.stdout}"
+        assert "deleted" in r.stdout, f"{what}: {r.stdout}"
+        # read-only commands keep working on the cut log; the head file is the witness
+    assert cli(home, "audit", "verify", "--expect", head).returncode == 0
+
+
+def test_a_rehashed_chain_or_a_rolled_back_head_file_is_detected(home, tmp_path):
+    """Recomputing SHA-256 needs no secret; the seals do. A head file copied back from earlier is caught
+    by --expect with the head noted down later."""
+    import json
+    import shutil
+    import sqlite3
+
+    from scanner import audit
+
+    _audited_home(home)
+    early_head = (home / "audit.head").read_bytes()
+    assert cli(home, "users", "add", "cy", "--role", "admin", "--password-stdin",
+               stdin="long-enough-pass\n").returncode == 0
+    later = cli(home, "audit", "verify").stdout.rsplit("head ", 1)[1].strip()
+    n = int(later.split(":")[0])
+
+    forged = tmp_path / "forged"
+    shutil.copytree(home, forged)
+    con = sqlite3.connect(forged / "medspa.db")
+    rows = con.execute("select id, at, actor, action, target, detail, prev_hash from audit_log order by id").fetchall()
+    prev = audit.GENESIS
+    for rid, at, actor, action, target, detail, _ in rows:  # rename the actor of entry 2, re-hash the rest
+        from datetime import datetime
+
+        actor = "someone-else" if rid == 2 else actor
+        digest = audit._digest(prev, datetime.fromisoformat(at), actor, action, target, json.loads(detail))
+        con.execute("update audit_log set actor=?, prev_hash=?, hash=? where id=?", (actor, prev, digest, rid))
+        prev = digest
+    con.execute("update audit_head set last_hash=?", (prev,))
+    con.commit()
+    con.close()
+    r = cli(forged, "audit", "verify")
+    assert r.returncode == 1 and "entry 2: its seal is wrong" in r.stdout, r.stdout
+
+    rolled = tmp_path / "rolled"
+    shutil.copytree(home, rolled)
+    _sql(rolled / "medspa.db", f"delete from audit_log where id = {n}",
+         f"update audit_head set entries={n - 1}, last_id={n - 1}, "
+         f"last_hash=(select hash from audit_log where id={n - 1})")
+    (rolled / "audit.head").write_bytes(early_head)
+    assert cli(rolled, "audit", "verify").returncode == 0  # undetectable without a head kept elsewhere
+    r = cli(rolled, "audit", "verify", "--expect", later)
+    assert r.returncode == 1 and f"entry {n}: expected" in r.stdout, r.stdout
+    assert oct((home / "audit.key").stat().st_mode & 0o777) == "0o600"
