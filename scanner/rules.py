@@ -79,6 +79,8 @@ class Ctx:
     found: set[str]
     profile: SpaProfile
     cache: dict[str, Any] = field(default_factory=dict)
+    switches: frozenset[str] = frozenset()  # detector extensions the loaded rules turn on (params.enables)
+    describe: tuple[re.Pattern[str], ...] = ()  # descriptions that identify a client (params.describes)
 
 
 Detector = Callable[[Rule, Ctx], Iterator[Hit]]
@@ -101,13 +103,16 @@ class RulePack:
     version: str
     lexicon: Lexicon
     profile: SpaProfile = field(default_factory=SpaProfile)
+    switches: frozenset[str] = frozenset()
+    describe: tuple[re.Pattern[str], ...] = ()
 
     def get(self, rule_id: str) -> Rule | None:
         return next((r for r in self.rules if r.id == rule_id), None)
 
     def evaluate(self, item: Item, analysis: TextAnalysis, registry: Any = None,
                  as_of: date | None = None) -> list[Finding]:
-        ctx = Ctx(item, analysis, self.lexicon, registry, as_of or date.today(), set(), self.profile)
+        ctx = Ctx(item, analysis, self.lexicon, registry, as_of or date.today(), set(), self.profile,
+                  switches=self.switches, describe=self.describe)
         findings: list[Finding] = []
         deadline = getattr(analysis, "deadline", None)
         for second in (False, True):
@@ -187,8 +192,17 @@ def load_rule_pack(root: Path | None = None) -> RulePack:
     lex = load_lexicon()
     for rule in rules:
         rule.params["_compiled"] = [re.compile(_expand(p["re"] if isinstance(p, dict) else p, lex), re.I)
-                                    for p in rule.params.get("patterns", []) if not fitted_on_holdout(p)]
-    return RulePack(rules, version, lex)
+                                    for p in _flat(rule.params.get("patterns", [])) if not fitted_on_holdout(p)]
+    # a rule that is loaded (not held out) turns on the detector extensions it names, and lends its
+    # patterns to the shared description finder when it says `describes: true`
+    switches = frozenset(s for rule in rules for s in rule.params.get("enables", []))
+    describe = tuple(rx for rule in rules if rule.params.get("describes") for rx in rule.params["_compiled"])
+    return RulePack(rules, version, lex, switches=switches, describe=describe)
+
+
+def _flat(patterns: list[Any]) -> list[Any]:
+    """Patterns with shared YAML lists (`- *family`) spliced in."""
+    return [q for p in patterns for q in (p if isinstance(p, list) else [p])]
 
 
 def _expand(pattern: str, lex: Lexicon) -> str:
@@ -261,6 +275,8 @@ def _owned(ctx: Ctx, start: int, end: int) -> bool:
 def _phrase(rule: Rule, ctx: Ctx) -> Iterator[Hit]:
     """Regex patterns (with lexicon macros); `sentence: personal` keeps hits in sentences about one person."""
     need_personal = rule.params.get("sentence") == "personal"
+    if rule.params.get("skip_prospect") and ctx.a.reviewer_prospect:
+        return  # answers someone who has not been treated: general education
     for rx in rule.params["_compiled"]:
         for m in rx.finditer(ctx.a.text):
             s = ctx.a.sentence_at(m.start())
@@ -364,13 +380,20 @@ def third_party_patients(ctx: Ctx) -> list[Person]:
         out = []
         sents = ctx.a.sentences
         for p in ctx.a.persons:
-            if p.role not in ("third_party", "unknown"):
-                continue
             idx = ctx.a.sentence_index(p.start)
             if idx is None:
                 continue
             s = sents[idx]
+            if p.role == "staff" and "staff_clients" in ctx.switches and _staff_receives_care(ctx, p, s):
+                out.append(p)  # a staff name is no immunity when the text says she received care
+                continue
+            if p.role not in ("third_party", "unknown"):
+                continue
             window = s.text + (" " + sents[idx + 1].text if idx + 1 < len(sents) else "")
+            if "patient_context" in ctx.switches and ctx.lex.regex("patient_context").search(window) and (
+                    _care_context(ctx, window)):
+                out.append(p)
+                continue
             if p.kind == "handle" and ctx.item.kind in ("post", "message") or p.attribution or re.search(PATIENT_CONTEXT, window, re.I) and (
                     ctx.lex.regex("procedures").search(window) or ctx.lex.regex("products").search(window)
                     or re.search(r"\b(client|patient|with us|booked|appointment|session|package|visit|review|shout ?out|"
@@ -379,6 +402,21 @@ def third_party_patients(ctx: Ctx) -> list[Person]:
                 out.append(p)
         return out
     return _memo(ctx, "third_party", compute)
+
+
+STAFF_CARE_RE = (r"\b(?:her|his|their) own\b|\b(?:got|had|gets|received|tried|did|finished|started|treated)\s+(?:her|his|their)\s+"
+                 r"(?:first\s+|own\s+|last\s+|latest\s+)?(?:[\w-]+\s+){{0,2}}?(?:{care})\b|\b(?:treated|injected|treating)\s+our own\b|"
+                 r"\b(?:sat|was|is|hopped) in (?:the|my|her|his|our) chair\b|['’]s (?:own )?(?:results|transformation|glow-up|journey|"
+                 r"before (?:and|&) after|treatment|session)\b|\b(?:on|in) (?:the |our )?(?:treatment )?(?:table|chair)\b")
+
+
+def _staff_receives_care(ctx: Ctx, p: Person, s: Sentence) -> bool:
+    """A staff member described as receiving care in her own sentence ("our injector Maya got her lips done")."""
+    if "staff_care" not in ctx.cache:
+        care = "|".join(ctx.lex.alternation(k) for k in ("procedures", "products", "body_areas", "visit_nouns"))
+        ctx.cache["staff_care"] = re.compile(STAFF_CARE_RE.format(care=care), re.I)
+    rest = ctx.a.text[p.start:s.end]
+    return bool(ctx.cache["staff_care"].search(rest))
 
 
 PATIENT_CONTEXT = (r"\b(?:she|he|her|his|they|their)\b|['’]s\s+\w+|\b(?:client|patient)\b|\bthank(?:s| you)(?: so much)? (?:to|for)\b|"
@@ -434,6 +472,23 @@ def _third_party_care(rule: Rule, ctx: Ctx) -> Iterator[Hit]:
         j = ctx.a.sentence_index(t.start)
         if j in near and sents[j].start <= t.start < sents[j].end:
             yield Hit(t.start, t.end, t.text, pattern=t.label.lower(), score=t.score)
+
+
+@detector("staff_client")
+def _staff_client(rule: Rule, ctx: Ctx) -> Iterator[Hit]:
+    """A staff member the text describes as receiving care (needs `enables: [staff_clients]`)."""
+    for p in third_party_patients(ctx):
+        if p.role == "staff":
+            yield Hit(p.start, p.end, p.text, pattern="staff member described as receiving care")
+
+
+@detector("addressed_client")
+def _addressed_client(rule: Rule, ctx: Ctx) -> Iterator[Hit]:
+    """Marketing that speaks to a named person about her own care, without an authorization covering it."""
+    starts = {p.start for p in addressed_clients(ctx)}
+    for f, _d in unauthorized_features(ctx):
+        if f.start in starts:
+            yield Hit(f.start, f.end, f.text, pattern="marketing addressed to a named client")
 
 
 @detector("addressee_name")
@@ -506,6 +561,21 @@ def _described_hits(ctx: Ctx) -> Iterator[Hit]:
         rf"(?:\b(?:{occ})\b|\b\d{{2}}-year-old\b|\bfrom [A-Z]\w+|\bthis morning\b|\byesterday\b|\btoday\b)", re.I)
     for m in rx.finditer(ctx.a.text):
         yield Hit(m.start(), m.end(), m.group(0), pattern="client described by quasi-identifiers")
+    for rx in ctx.describe:  # rule-supplied descriptions ("the mayor's sister"), only beside care
+        for m in rx.finditer(ctx.a.text):
+            s = ctx.a.sentence_at(m.start())
+            if s is not None and _care_context(ctx, s.text):
+                yield Hit(m.start(), m.end(), m.group(0), pattern="person described without a name")
+
+
+CARE_WORDS_RE = re.compile(r"\b(?:client|patient|appointment|session|treat(?:ed|ing|ment)|visit|came in|in (?:her|his|my|our) chair|"
+                           r"results|glow-up|transformation|journey)\b", re.I)
+
+
+def _care_context(ctx: Ctx, text: str) -> bool:
+    """The text speaks of care: a treatment term, a visit word, or a client word (English or the lexicon's)."""
+    return bool(CARE_WORDS_RE.search(text) or ctx.lex.regex("patient_context").search(text) or any(
+        ctx.lex.regex(k).search(text) for k in ("procedures", "products", "medications", "conditions")))
 
 
 @detector("implied_client")
@@ -561,8 +631,9 @@ def features(ctx: Ctx) -> list[Feature]:
         out: list[Feature] = []
         covered: set[int] = set()  # character positions (sets keep the look-ups linear in the text)
         reg = ctx.registry
+        cared = {id(p) for p in third_party_patients(ctx)}  # staff described as receiving care are clients too
         excluded = {i for p in ctx.a.persons if p.role in ("staff", "spa", "celebrity", "recipient")
-                    for i in range(p.start, p.end)}
+                    and id(p) not in cared for i in range(p.start, p.end)}
         longest = max((p.end - p.start for p in ctx.a.persons), default=0)
         if reg is not None:
             for m in reg.find_in_text(ctx.a.text):
@@ -580,7 +651,7 @@ def features(ctx: Ctx) -> list[Feature]:
                 for m in reg.find_in_filename(name):
                     out.append(Feature(None, None, name, tuple(m.patient_ids), {"before_after_photos"},
                                        f"image:{name}", "filename"))
-        for p in third_party_patients(ctx):
+        for p in [*third_party_patients(ctx), *addressed_clients(ctx)]:
             if not covered.isdisjoint(range(p.start, p.end)):
                 continue
             out.append(Feature(p.start, p.end, p.text, (), content_purposes(ctx, p), "text", p.kind))
@@ -590,6 +661,29 @@ def features(ctx: Ctx) -> list[Feature]:
                 out.append(Feature(h.start, h.end, h.evidence, (), content_purposes(ctx), "text", "description"))
         return out
     return _memo(ctx, "features", compute)
+
+
+ADDRESSED_CARE_RE = (r"\b(?:your|ur)\s+(?:[\w'-]+\s+){{0,2}}?(?:{care})\b|\bsee you (?:at|for|next|again|back|soon|in)\b|"
+                     r"\bthank(?:s| you)(?: so much)? for (?:coming|visiting|trusting|choosing|letting us)\b|\bwelcome back\b|"
+                     r"\b(?:loved|love|enjoyed) (?:treating|having|seeing) you\b|\bin (?:her|his|my|our) chair\b")
+
+
+ADDRESS_BEFORE_RE = (r"(?:^|[\n.!?]\s*)(?:(?:hi|hey|hello|dear|thanks|thank you|thank u|congrats|congratulations|welcome(?: back)?|"
+                     r"happy birthday|yay|cheers to|shout ?out to)[,!]?\s*)?$")
+
+
+def addressed_clients(ctx: Ctx) -> list[Person]:
+    """People a marketing item speaks to by name about their own care ("Thanks Jessica! Your lip filler...")."""
+    if "addressed_posts" not in ctx.switches or not _marketing(ctx):
+        return []
+
+    def compute() -> list[Person]:
+        care = "|".join(ctx.lex.alternation(k) for k in ("procedures", "products", "body_areas", "visit_nouns"))
+        if not re.search(ADDRESSED_CARE_RE.format(care=care), ctx.a.text, re.I):
+            return []
+        return [p for p in ctx.a.persons if p.role in ("unknown", "third_party", "addressee") and (
+            "vocative" in p.reasons or re.search(ADDRESS_BEFORE_RE, ctx.a.text[max(0, p.start - 40):p.start], re.I))]
+    return _memo(ctx, "addressed", compute)
 
 
 def _marketing(ctx: Ctx) -> bool:

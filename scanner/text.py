@@ -46,6 +46,8 @@ VOCATIVE_START_RE = re.compile(
     r"(?:^|[\n.!?]\s+)(?:(?i:hi|hey|hello|dear|thanks|thank you|thank u|congrats|congratulations|aww+|yay|"
     r"welcome(?: back)?|happy birthday|so sorry|sorry)[,!]?\s+)?(?P<name>[A-Z][a-z]{1,20})(?=\s*(?:,|!|\.\s|$))",
 )
+GREETED_RE = re.compile(r"(?i:hi|hey|hello|dear|thanks|thank you|thank u|congrats|congratulations|welcome(?: back)?|"
+                        r"happy birthday)[,!]?\s+$")  # a greeting right before a capitalized word makes it a name
 VOCATIVE_END_RE = re.compile(r",\s+(?P<name>[A-Z][a-z]{1,20})\s*(?=[!.?…]|\s*$|\s*[^\w\s])")
 POSSESSIVE_NAME_RE = re.compile(r"\b(?P<name>[A-Z][a-z]{2,20})['’]s\b")
 PROPN_PAIR_RE = re.compile(r"\b([A-Z][a-z]{1,20})\s+([A-Z][a-z]{1,20})\b")
@@ -168,6 +170,7 @@ class TextAnalyzer:
     analyzer: Any
     nlp: Any
     _generic_re: re.Pattern[str]
+    _second_person: set[str]
     _treatment_re: re.Pattern[str]
     _celebrity_re: re.Pattern[str]
     _family_before: re.Pattern[str]
@@ -226,6 +229,7 @@ class TextAnalyzer:
         self._celebrity_re = term_regex(list(self.lexicon.terms("celebrities")))
         self._treatment_re = term_regex([t for k in LABEL_OF_KEY for t in self.lexicon.terms(k)])
         self._generic_re = term_regex(list(self.lexicon.terms("generic_markers")))
+        self._second_person = SECOND_PERSON | set(self.lexicon.terms("second_person_words"))  # e.g. Spanish "tu"
         roles = self.lexicon.alternation("staff_roles")
         creds = self.lexicon.alternation("credentials")
         fam = self.lexicon.alternation("family_words")
@@ -337,7 +341,7 @@ class TextAnalyzer:
         out = []
         for sent in doc.sents:
             s_text = sent.text
-            has_2p = any(t.lower_ in SECOND_PERSON for t in sent)
+            has_2p = any(t.lower_ in self._second_person for t in sent)
             generic = bool(self._generic_re.search(s_text) or GENERIC_QUANTIFIER_RE.search(s_text))
             if generic and re.search(rf"\byour\s+(?:\w+\s+)?(?:{self._treatment_re.pattern})", s_text, re.I):
                 generic = False  # "your lips" makes it about one person even with "usually"
@@ -427,7 +431,8 @@ class TextAnalyzer:
                     continue
                 is_author = author_first and (word.lower() == author_first.lower() or (
                     len(word) >= 3 and author_first.lower().startswith(word.lower())))
-                if is_author or s in propn:
+                greeted = rx is VOCATIVE_START_RE and GREETED_RE.search(text[m.start():s])  # "Thank you Rosalind!"
+                if is_author or s in propn or greeted:
                     add(s, m.end("name"), "name", reason)
         if author_first:
             for m in re.finditer(r"\b([A-Z][a-z]{2,20})\b", text):
