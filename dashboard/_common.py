@@ -136,6 +136,29 @@ def login_page() -> None:
 
 
 # -- drawing -----------------------------------------------------------------------------------------
+def compact_top() -> None:
+    """Less empty space above the title, so a result fits the first screen of a laptop."""
+    st.html("<style>.block-container{padding-top:2.2rem !important;padding-bottom:2rem}"
+            "h1{padding-top:0.2rem !important}</style>")
+
+
+def copy_button(text: str, label: str = "Copy") -> None:
+    """A visible Copy button (not hover-only, works on a phone) that puts `text` on the clipboard."""
+    import json
+
+    import streamlit.components.v1 as components
+
+    payload = json.dumps(text).replace("</", "<\\/")
+    components.html(
+        "<button id='c' style='font:14px sans-serif;padding:7px 14px;border:1px solid #adb5bd;border-radius:8px;"
+        "background:#fff;cursor:pointer;width:100%'>&#128203; " + html.escape(label) + "</button><script>"
+        f"const t={payload};const b=document.getElementById('c');b.onclick=async()=>{{"
+        "try{await navigator.clipboard.writeText(t);}catch(e){const a=document.createElement('textarea');"
+        "a.value=t;document.body.appendChild(a);a.select();document.execCommand('copy');a.remove();}"
+        "b.textContent='\\u2713 Copied';setTimeout(()=>{b.innerHTML='&#128203; " + html.escape(label) +
+        "'},2000);};</script>", height=44)
+
+
 _MD_SPECIAL = set("\\`*_{}[]()#+-.!|<>~$:")
 
 
@@ -232,4 +255,5 @@ def image_with_boxes(path: str, findings: list[dict[str, Any]]) -> None:
             ok = f.get("severity") in ("info", "low") or f.get("waived")
             draw.rectangle([int(v) for v in box], outline="#2f9e44" if ok else "#e03131", width=max(3, im.width // 150))
             boxes += 1
-    st.image(im, caption=f"{p.name}: {boxes} box(es) (red: needs attention, green: authorized)", width="stretch")
+    st.image(im, caption=f"{p.name}: {boxes} face{'s' if boxes != 1 else ''} marked (red: needs attention, "
+                         "green: authorized)", width=min(im.width, 520))

@@ -22,7 +22,7 @@ from typing import Any
 from sqlalchemy import Date, DateTime, ForeignKey, Integer, String, Text, and_, func, select
 from sqlalchemy.orm import Mapped, mapped_column
 
-from . import audit
+from . import audit, verdict
 from ._models import SEVERITY_RANK, Item, ScanResult
 from .store import Base, Run, Store, StoredFinding, StoredItem, utcnow
 
@@ -86,6 +86,9 @@ def precheck(scanner: Any, store: Store, item: Item, user: str) -> tuple[ScanRes
     with _SCAN_LOCK:
         keep_current(scanner)
         result = scanner.scan(item)
+        if result.verdict != "pass":  # offer only a suggestion that passes the scanner itself
+            safe = verdict.vetted(item, result.suggested_text, scanner.profile, lambda probe: scanner.scan(probe).verdict)
+            result = result.model_copy(update={"suggested_text": safe})
     run = store.start_run("dashboard", actor=user, rule_pack=result.rule_pack)
     pk = store.save_results(run, [(item, result)], source="dashboard", submitted_by=user)[0]
     with store.session() as s:

@@ -180,46 +180,80 @@ def test_logged_out_visitor_is_stopped_on_every_page(demo, name):
 
 
 # -- pre-check ---------------------------------------------------------------------------------------
-def test_precheck_blocks_a_violating_reply_highlights_it_and_submits_it(demo, store):
-    from scanner import audit, review
-
-    at = page("precheck.py", "marketer", "marketing").run()
-    at.text_area(key="draft_text").input(VIOLATING)
-    at.text_area(key="draft_reply_to").input("Got lip filler here last week, obsessed")
-    at.text_input(key="draft_author").input("Sarah K.")
+def _check(at: AppTest, text: str, *, reply_to: str = "", author: str = "", kind: str = "reply",
+           channel: str = "google") -> AppTest:
+    at.text_area(key="draft_text").input(text)
+    at.text_area(key="draft_reply_to").input(reply_to)
+    at.text_input(key="draft_author").input(author)
+    at.selectbox(key="draft_kind").select(kind)
+    at.selectbox(key="draft_channel").select(channel)
     at.form_submit_button[0].click().run()
     assert not at.exception, at.exception
-    shown = texts(at)
-    assert "BLOCK" in shown
+    return at
+
+
+def _card_titles(at: AppTest) -> list[str]:
+    return [plain(m.value) for m in at.markdown if m.value.startswith("**") and ". " in m.value[:8]]
+
+
+def _safe_text(at: AppTest) -> str:
+    box = next(m.value for m in at.markdown if "data-testid='safe-text'" in m.value)
+    return box.split(">", 1)[1].rsplit("</div>", 1)[0]
+
+
+def test_precheck_says_what_is_wrong_in_one_sentence_with_one_card_per_span_and_submits(demo, store):
+    from scanner import audit, review
+
+    at = _check(page("precheck.py", "marketer", "marketing").run(), VIOLATING,
+                reply_to="Got lip filler here last week, obsessed", author="Sarah K.")
+    sentence = at.error[0].value
+    assert sentence.startswith("Don't post: it names Sarah") and "lip filler" in sentence
     marked = next(m.value for m in at.markdown if "<mark" in m.value)
-    assert "Sarah</mark>" in marked and "lip filler</mark>" in marked  # each finding highlighted at its span
-    assert any(e.label.startswith("1. HIGH") for e in at.expander)
-    assert "Fix:" in shown and "Why it matters:" in shown and "Citation: 45 CFR" in shown
-    suggestion = at.code[0].value
+    assert "Sarah</mark>" in marked and "lip filler</mark>" in marked  # each problem highlighted at its span
+    # 5 findings, 3 places: "see you at your touch-up" is one card, not three
+    titles = _card_titles(at)
+    assert len(titles) == 3 and marked.count("<mark") == 3, titles
+    assert any("“see you at your touch-up” — Confirms someone is a client" in t for t in titles), titles
+    outside_details = "\n".join(m.value for m in at.markdown) + "\n".join(e.value for e in at.error)
+    assert "PHI001" not in outside_details and "patient_identifier" not in outside_details
+    assert "45 CFR" not in outside_details  # citations are behind the toggle
+    details = [e for e in at.expander if e.label == "Compliance details"]
+    assert len(details) == 3 and "PHI001" in "".join(c.value for c in details[0].caption)
+    suggestion = _safe_text(at)
     assert "Sarah" not in suggestion and "filler" not in suggestion  # the safe text confirms nothing
+    assert at.button(key="use_suggested").proto.type == "primary"
     at.text_input(key="submit_note").input("for this week's replies")
-    next(b for b in at.button if b.label == "Submit for approval").click().run()
+    submit = next(b for b in at.button if b.label == "Submit for approval")
+    assert submit.proto.type != "primary"  # the primary action is the safe text, not an approval request
+    submit.click().run()
     assert any("Submitted" in s.value for s in at.success)
     assert not [b for b in at.button if b.label == "Submit for approval"]  # once
     mine = at.dataframe[0].value
-    assert list(mine["status"]) [0] == "open" and list(mine["verdict"])[0] == "block"
+    assert list(mine["status"])[0] == "open" and list(mine["verdict"])[0] == "block"
     queued = review.queue(store, source="dashboard")
     assert queued[0]["submitted_by"] == "marketer" and queued[0]["text"] == VIOLATING
     last = audit.entries(store, limit=1)[0]
     assert (last["actor"], last["action"]) == ("marketer", "review.submit")
 
 
-def test_precheck_use_the_suggested_text_then_it_passes(demo):
-    at = page("precheck.py", "marketer", "marketing").run()
-    at.text_area(key="draft_text").input(VIOLATING)
-    at.text_input(key="draft_author").input("Sarah K.")
-    at.form_submit_button[0].click().run()
-    suggestion = at.code[0].value
+def test_precheck_use_this_text_checks_it_again_and_it_passes(demo):
+    at = _check(page("precheck.py", "marketer", "marketing").run(), VIOLATING, author="Sarah K.")
+    suggestion = _safe_text(at)
     at.button(key="use_suggested").click().run()
     assert at.text_area(key="draft_text").value == suggestion
-    at.form_submit_button[0].click().run()
-    assert "PASS" in texts(at)
+    assert at.success and at.success[0].value.startswith("Good to go")  # checked again without another click
     assert not [b for b in at.button if b.label == "Submit for approval"]
+    assert not [m for m in at.markdown if "Advisories" in m.value]
+
+
+def test_precheck_post_suggestion_reads_as_finished_text_and_passes_itself(demo):
+    post = "Our client Jessica is loving her lip filler results! Book your consultation today."
+    at = _check(page("precheck.py", "marketer", "marketing").run(), post, kind="post", channel="instagram")
+    assert at.error and at.error[0].value.startswith("Don't post:") and "Jessica" in at.error[0].value
+    suggestion = _safe_text(at)
+    assert "[" not in suggestion and "Jessica" not in suggestion and "filler" not in suggestion
+    at.button(key="use_suggested").click().run()
+    assert at.success[0].value.startswith("Good to go"), texts(at)
 
 
 def test_precheck_needs_something_to_check(demo):
@@ -228,7 +262,7 @@ def test_precheck_needs_something_to_check(demo):
     assert any("Paste a draft or upload an image" in e.value for e in at.error)
 
 
-def test_precheck_image_shows_face_boxes(demo):
+def test_precheck_image_shows_face_boxes_and_fixed_copies_to_download(demo):
     photo = SHARED / "faces" / "biden.jpg"
     if not photo.is_file():
         pytest.skip("../shared/faces is not available")
@@ -239,11 +273,12 @@ def test_precheck_image_shows_face_boxes(demo):
     at.file_uploader(key="draft_image").upload("model-shoot.jpg", photo.read_bytes(), "image/jpeg")
     at.form_submit_button[0].click().run()
     assert not at.exception, at.exception
-    shown = texts(at)
-    assert "PASS" not in shown  # an unknown face needs review
-    assert any("identifiable_image" in label for label in labels(at))
+    assert not at.success  # an unknown face needs review
+    assert any("Identifiable face" in t for t in _card_titles(at))
     assert at.image, "the image with its face boxes is shown"
-    assert "1 box(es)" in str(at.image[0].proto)
+    assert "1 face marked" in str(at.image[0].proto)
+    buttons = [b.proto.label for b in at.get("download_button")]
+    assert "Download with faces blurred" in buttons, buttons
 
 
 # -- review queue ------------------------------------------------------------------------------------
