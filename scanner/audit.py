@@ -238,7 +238,7 @@ def verify(store: Store, expect: str | None = None) -> list[str]:
     count = 0
     key = _key(create=False)
     with store.session() as s:
-        seals = dict(s.execute(select(AuditSeal.entry_id, AuditSeal.seal)).tuples().all())
+        seals: dict[int, str] = {int(r[0]): str(r[1]) for r in s.execute(select(AuditSeal.entry_id, AuditSeal.seal))}
         for e in s.execute(select(AuditEntry).order_by(AuditEntry.id)).scalars():
             count += 1
             if e.prev_hash != prev:

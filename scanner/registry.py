@@ -530,7 +530,7 @@ class Registry:
         stats["patients"] = len(by_patient)
         changed: list[str] = []
         now = utcnow()
-        with store.session() as s:
+        with store.session(immediate=True) as s:  # a parallel import waits, then upserts over this one
             pids = list(by_patient)
             old_patients: dict[str, Patient] = {}
             old_grants: dict[str, list[Authorization]] = {}
@@ -616,7 +616,7 @@ class Registry:
         clean.pop("photo", None)
         ensure_schema(store)
         pid, aid = clean["patient_id"], authorization_id(clean["patient_id"], clean["signed_on"])
-        with store.session() as s:
+        with store.session(immediate=True) as s:
             person = s.get(Patient, pid)
             if person is None:
                 if not clean["full_name"]:
@@ -650,7 +650,7 @@ class Registry:
         if not reason.strip():
             raise RegistryError("--reason: required (why the authorization is revoked)")
         ensure_schema(store)
-        with store.session() as s:
+        with store.session(immediate=True) as s:
             if s.get(Patient, patient_id) is None:
                 raise RegistryError(f"no registry record {patient_id!r}")
             q = select(Authorization).where(Authorization.patient_id == patient_id)

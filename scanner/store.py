@@ -25,6 +25,7 @@ from sqlalchemy import (
     select,
 )
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship, sessionmaker
 
 from . import config
@@ -116,12 +117,27 @@ class Store:
         # import modules that declare tables so create_all sees them
         from . import _tables  # noqa: F401
 
-        Base.metadata.create_all(self.engine)
+        self._create_tables()
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
 
+    def _create_tables(self) -> None:
+        """Create missing tables; two processes starting on a new database at once both succeed."""
+        for attempt in range(5):
+            try:
+                Base.metadata.create_all(self.engine)
+                return
+            except OperationalError as exc:
+                if "already exists" not in str(exc.orig) or attempt == 4:
+                    raise
+
     @contextmanager
-    def session(self) -> Iterator[Session]:
+    def session(self, immediate: bool = False) -> Iterator[Session]:
+        """One transaction. With `immediate`, it holds the database's write lock from the start (SQLite:
+        BEGIN IMMEDIATE, waiting up to the busy timeout), so a read-then-write change (an import, an
+        upsert) never races another process's: the second waits and then sees the first's rows."""
         with self._sessions() as s, s.begin():
+            if immediate and self.engine.dialect.name == "sqlite":
+                s.connection().exec_driver_sql("BEGIN IMMEDIATE")
             yield s
 
     # -- runs -----------------------------------------------------------------------------------

@@ -274,3 +274,23 @@ def test_a_rehashed_chain_or_a_rolled_back_head_file_is_detected(home, tmp_path)
     r = cli(rolled, "audit", "verify", "--expect", later)
     assert r.returncode == 1 and f"entry {n}: expected" in r.stdout, r.stdout
     assert oct((home / "audit.key").stat().st_mode & 0o777) == "0o600"
+
+
+# -- 13. two `registry import` at once ---------------------------------------------------------------
+def test_two_registry_imports_at_once_both_succeed(home, tmp_path):
+    header = CONSENTS.splitlines()[0]
+    csv_path = tmp_path / "big.csv"
+    csv_path.write_text("\n".join([header] + [f"P{i:05d},Person{i} Surname{i},,,testimonial,all,2025-01-10,,,"
+                                              for i in range(2000)]) + "\n", encoding="utf-8")
+    env = dict(os.environ, MEDSPA_SCAN_HOME=str(home))
+    env.pop("MEDSPA_SCAN_DB", None)
+    for round_ in ("a new store", "an existing store"):
+        procs = [subprocess.Popen([sys.executable, "-m", "scanner", "registry", "import", str(csv_path)], cwd=ROOT,
+                                  env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                 for _ in range(2)]
+        outs = [p.communicate(timeout=300) for p in procs]
+        assert [p.returncode for p in procs] == [0, 0], f"{round_}: {outs}"
+        assert all("imported 2000 authorization(s)" in o for o, _ in outs)
+    listed = cli(home, "registry", "list", "--format", "json")
+    assert listed.stdout.count('"patient_id"') == 2000
+    assert cli(home, "audit", "verify").returncode == 0
