@@ -20,7 +20,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Date, DateTime, ForeignKey, Integer, String, Text, and_, func, select
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, selectinload
 
 from . import audit, verdict
 from ._models import SEVERITY_RANK, Item, ScanResult
@@ -38,7 +38,7 @@ class Decision(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     item_pk: Mapped[int] = mapped_column(ForeignKey("items.id"), index=True)
     finding_id: Mapped[int | None] = mapped_column(ForeignKey("findings.id"), nullable=True)
-    decision: Mapped[str] = mapped_column(String(20))  # submit, approve, reject, false_positive, unwaive
+    decision: Mapped[str] = mapped_column(String(20))  # submit, approve, reject, send_back, false_positive, unwaive
     justification: Mapped[str] = mapped_column(Text, default="")
     reviewer: Mapped[str] = mapped_column(String(120))
     expires_on: Mapped[date | None] = mapped_column(Date, nullable=True)
@@ -114,13 +114,7 @@ def submit(store: Store, pk: int, user: str, note: str = "") -> None:
 
 
 # -- decisions ---------------------------------------------------------------------------------------
-def decide(store: Store, pk: int, decision: str, reviewer: str, justification: str = "") -> None:
-    """Approve or reject an open item. A rejection needs a reason; so does approving an item that would
-    still be blocked (a high finding that is not waived)."""
-    if decision not in ("approve", "reject"):
-        raise ReviewError(f"unknown decision {decision!r}; expected approve or reject")
-    justification = justification.strip()
-    item = get_item(store, pk)
+def _check_decision(item: dict[str, Any] | None, pk: int, decision: str, justification: str) -> None:
     if item is None:
         raise ReviewError(f"no item {pk}")
     if item["status"] != "open":
@@ -129,15 +123,53 @@ def decide(store: Store, pk: int, decision: str, reviewer: str, justification: s
         raise ReviewError("a rejection needs a reason")
     if decision == "approve" and item["effective_verdict"] == "block" and not justification:
         raise ReviewError("approving a blocked item needs a justification (or waive its findings first)")
+
+
+def decide(store: Store, pk: int, decision: str, reviewer: str, justification: str = "") -> None:
+    """Approve, reject or send back (with the safe text) an open item. A rejection needs a reason; so does
+    approving an item that would still be blocked (a high finding that is not waived)."""
+    done, errors = decide_many(store, [pk], decision, reviewer, justification)
+    if errors:
+        raise ReviewError(errors[0][1])
+
+
+def decide_many(store: Store, pks: list[int], decision: str, reviewer: str,
+                justification: str = "") -> tuple[list[int], list[tuple[int, str]]]:
+    """Approve, reject or send back several open items with one reason, in one transaction: returns the
+    items decided and (item, why not) for the others (already decided, a blocked item approved without
+    a reason...). `send_back` rejects the item with the safe text as the answer to its submitter."""
+    if decision not in ("approve", "reject", "send_back"):
+        raise ReviewError(f"unknown decision {decision!r}; expected approve, reject or send_back")
+    justification = justification.strip()
+    if decision == "send_back" and not justification:
+        justification = "Please use the suggested safe text instead."
+    items = {it["pk"]: it for it in items_by_pk(store, pks)}
+    ok: list[int] = []
+    errors: list[tuple[int, str]] = []
+    for pk in dict.fromkeys(pks):
+        try:
+            _check_decision(items.get(pk), pk, decision, justification)
+            if decision == "send_back" and not items[pk]["suggested_text"]:
+                raise ReviewError(f"item {pk} has no safe text to send back; reject it with a reason instead")
+        except ReviewError as exc:
+            errors.append((pk, str(exc)))
+        else:
+            ok.append(pk)
+    done = []
     with store.session() as s:
-        it = s.get(StoredItem, pk)
-        if it is None or it.review_status != "open":  # decided meanwhile by someone else
-            raise ReviewError(f"item {pk} was decided meanwhile; reload the queue")
-        it.review_status = "approved" if decision == "approve" else "rejected"
-        s.add(Decision(item_pk=pk, decision=decision, justification=justification, reviewer=reviewer))
-    audit.record(store, reviewer, f"review.{decision}", f"item:{pk}",
-                 {"verdict": item["verdict"], "effective_verdict": item["effective_verdict"],
-                  "justification": justification})
+        for pk in ok:
+            it = s.get(StoredItem, pk)
+            if it is None or it.review_status != "open":  # decided meanwhile by someone else
+                errors.append((pk, f"item {pk} was decided meanwhile; reload the queue"))
+                continue
+            it.review_status = "approved" if decision == "approve" else "rejected"
+            s.add(Decision(item_pk=pk, decision=decision, justification=justification, reviewer=reviewer))
+            done.append(pk)
+    for pk in done:
+        audit.record(store, reviewer, f"review.{decision}", f"item:{pk}",
+                     {"verdict": items[pk]["verdict"], "effective_verdict": items[pk]["effective_verdict"],
+                      "justification": justification})
+    return done, errors
 
 
 def waive(store: Store, finding_id: int, reviewer: str, justification: str, expires_on: date | None = None,
@@ -279,19 +311,34 @@ def queue(store: Store, source: str | None = None, channel: str | None = None, c
         conds.append(StoredFinding.severity == severity)
     if conds:
         q = q.where(StoredItem.findings.any(and_(*conds)))
+    return _dicts(store, q.order_by(StoredItem.id.desc()).limit(limit))
+
+
+def items_by_pk(store: Store, pks: list[int]) -> list[dict[str, Any]]:
+    return _dicts(store, select(StoredItem).where(StoredItem.id.in_(list(pks)))) if pks else []
+
+
+def _dicts(store: Store, q: Any) -> list[dict[str, Any]]:
+    """Items with their findings (loaded in one query), waivers and the submitter's note."""
     waivers = active_waivers(store)
     with store.session() as s:
-        rows = s.execute(q.order_by(StoredItem.id.desc()).limit(limit)).scalars()
-        return [item_dict(it, _findings(it, waivers)) for it in rows]
+        rows = list(s.execute(q.options(selectinload(StoredItem.findings))).scalars())
+        notes = {pk: (note, at) for pk, note, at in s.execute(
+            select(Decision.item_pk, Decision.justification, Decision.at)
+            .where(Decision.decision == "submit", Decision.item_pk.in_([it.id for it in rows])))}
+        out = []
+        for it in rows:
+            d = item_dict(it, _findings(it, waivers))
+            note, at = notes.get(it.id, ("", None))
+            d["note"] = note
+            d["submitted_at"] = _local(at).isoformat(timespec="seconds") if at else d["created_at"]
+            out.append(d)
+        return out
 
 
 def get_item(store: Store, pk: int) -> dict[str, Any] | None:
-    waivers = active_waivers(store)
-    with store.session() as s:
-        it = s.get(StoredItem, pk)
-        if it is None:
-            return None
-        return item_dict(it, _findings(it, waivers))
+    found = items_by_pk(store, [pk])
+    return found[0] if found else None
 
 
 def history(store: Store, pk: int) -> list[dict[str, Any]]:
@@ -313,11 +360,13 @@ def mine(store: Store, user: str, limit: int = 50) -> list[dict[str, Any]]:
         out = []
         for it in rows:
             last = s.execute(select(Decision).where(Decision.item_pk == it.id, Decision.decision.in_(
-                ("approve", "reject"))).order_by(Decision.id.desc()).limit(1)).scalar()
+                ("approve", "reject", "send_back"))).order_by(Decision.id.desc()).limit(1)).scalar()
             out.append({"submitted": _local(it.created_at).isoformat(timespec="minutes"), "kind": it.kind,
-                        "channel": it.channel, "verdict": it.verdict, "status": it.review_status,
+                        "channel": it.channel, "verdict": it.verdict,
+                        "status": "sent back" if last and last.decision == "send_back" else it.review_status,
                         "reviewer": last.reviewer if last else "", "reason": last.justification if last else "",
-                        "text": it.text[:120] + ("…" if len(it.text) > 120 else "")})
+                        "text": it.text[:120] + ("…" if len(it.text) > 120 else ""),
+                        "safe text": it.suggested_text or "" if last and last.decision == "send_back" else ""})
         return out
 
 

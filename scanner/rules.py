@@ -129,6 +129,9 @@ class RulePack:
                 findings.extend(new)
                 if not second:
                     ctx.found |= {f.category for f in new if f.severity in (Severity.high, Severity.medium)}
+        norm = getattr(analysis, "normalized", None)
+        if norm is not None and norm.origin is not None:  # offsets into the text as written, not as read
+            findings = [_to_original(f, norm) for f in findings]
         if deadline is not None and deadline.cut:
             findings.append(self.budget_finding(deadline))
         return findings
@@ -139,6 +142,13 @@ class RulePack:
                                           {}, "none")
         return _finding(rule, Hit(None, None, "time budget used up", message=deadline.message(),
                                   detail={"budget_seconds": deadline.seconds, "not_checked": list(deadline.cut)}))
+
+
+def _to_original(f: Finding, norm: Any) -> Finding:
+    if f.start is None or f.source != "text":
+        return f
+    start, end = norm.to_original(f.start, f.end if f.end is not None else f.start)
+    return f.model_copy(update={"start": start, "end": end if f.end is not None else None})
 
 
 def _finding(rule: Rule, h: Hit) -> Finding:
@@ -751,6 +761,17 @@ def _marketing_treatment(rule: Rule, ctx: Ctx) -> Iterator[Hit]:
         return
     for t in _dedupe_terms(ctx, ("PROCEDURE", "PRODUCT", "MEDICATION", "CONDITION")):
         yield Hit(t.start, t.end, t.text, pattern=t.label.lower(), score=t.score)
+
+
+@detector("hidden_characters")
+def _hidden_characters(rule: Rule, ctx: Ctx) -> Iterator[Hit]:
+    """Words in which a character is invisible, shown reversed (bidi override) or a look-alike letter."""
+    norm = getattr(ctx.a, "normalized", None)
+    if norm is None:
+        return
+    for h in norm.hidden:
+        yield Hit(h.start, h.end, norm.shown(h.start, h.end), pattern="hidden or look-alike characters",
+                  message=f"{rule.message} ({'; '.join(h.what)})", detail={"characters": h.what})
 
 
 @detector("none")

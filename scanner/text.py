@@ -21,6 +21,7 @@ from . import config  # noqa: E402
 from ._models import Item  # noqa: E402
 from .budget import Deadline  # noqa: E402
 from .lexicon import LABEL_OF_KEY, TREATMENT_LABELS, Lexicon, load_lexicon, term_regex  # noqa: E402
+from .normalize import Normalized, normalize  # noqa: E402
 
 US_RECOGNIZERS = {
     "CreditCardRecognizer", "DateRecognizer", "EmailRecognizer", "IpRecognizer", "MedicalLicenseRecognizer",
@@ -130,6 +131,11 @@ class TextAnalysis:
     reviewer_prospect: bool
     greeting_recipient: str | None
     deadline: Deadline | None = field(default=None, repr=False, compare=False)  # the item's time budget
+    normalized: Normalized | None = field(default=None, repr=False, compare=False)  # `text` -> the item's text
+
+    def to_original(self, start: int, end: int) -> tuple[int, int]:
+        """Offsets in `text` (normalized, see normalize.py) -> offsets in the text the user wrote."""
+        return self.normalized.to_original(start, end) if self.normalized is not None else (start, end)
 
     def spans(self, *labels: str) -> list[Span]:
         return [e for e in self.entities if e.label in labels]
@@ -252,15 +258,31 @@ class TextAnalyzer:
     def analyze_items(self, items: list[Item]) -> list[TextAnalysis]:
         """One full parse per text; the reviews being answered only need names (NER), so they skip the parser.
 
-        Each item's time budget starts charged with its share (by length) of the batch parse."""
+        Each item's time budget starts charged with its share (by length) of the batch parse. Texts are
+        normalized first (invisible and look-alike characters, normalize.py); offsets in the analysis are
+        offsets in the normalized text (`TextAnalysis.to_original` maps them back)."""
         t0 = time.monotonic()
+        norms = [normalize(it.text) for it in items]
+        items = [self._readable(it, n) for it, n in zip(items, norms, strict=True)]
         arts = [pair[1] for pair in self.nlp_engine.process_batch([it.text for it in items], language="en")]
         replies = [it.in_reply_to or "" for it in items]
         reply_docs = list(self.nlp.pipe(replies, disable=["parser", "tagger", "attribute_ruler"]))
         sizes = [len(it.text) + len(it.in_reply_to or "") for it in items]
         per_char = (time.monotonic() - t0) / (sum(sizes) or 1)
-        return [self._analyze(it, art, doc, Deadline.start(spent=per_char * n))
-                for it, art, doc, n in zip(items, arts, reply_docs, sizes, strict=True)]
+        out = [self._analyze(it, art, doc, Deadline.start(spent=per_char * n))
+               for it, art, doc, n in zip(items, arts, reply_docs, sizes, strict=True)]
+        for analysis, norm in zip(out, norms, strict=True):
+            analysis.normalized = norm
+        return out
+
+    @staticmethod
+    def _readable(item: Item, norm: Normalized) -> Item:
+        """The item as the detectors read it: text, the review answered and its author normalized."""
+        reply = normalize(item.in_reply_to).text if item.in_reply_to else item.in_reply_to
+        author = normalize(item.author).text if item.author else item.author
+        if norm.text == item.text and reply == item.in_reply_to and author == item.author:
+            return item
+        return item.model_copy(update={"text": norm.text, "in_reply_to": reply, "author": author})
 
     def analyze(self, item: Item) -> TextAnalysis:
         return self.analyze_items([item])[0]
