@@ -139,3 +139,64 @@ def test_crawl_enclosure_never_makes_an_unauthorized_named_post_pass(registered,
     assert out["verdict"] == "block", out
     assert any(f["severity"] == "high" and "name_in_marketing" in f["message"]  # the picture adds its use
                and "before_after_photos" in f["message"] for f in _use(out)), out
+
+
+NAME = "Maribel Quintanilla"
+HIDDEN_NAMES = {
+    "zero-width space in each word": "Mari\u200bbel Quin\u200btanilla",
+    "soft hyphens": "Mari\u00adbel Quin\u00adta\u00adnilla",
+    "combining dot": "Ma\u0307ribel Quintanilla",
+    "reversed inside U+202E": "\u202eallinatniuQ lebiraM\u202c",
+}
+
+
+@pytest.mark.parametrize("how", sorted(HIDDEN_NAMES))
+def test_invisible_characters_never_hide_a_registry_name(scanner, how):
+    """A registry name with U+200B inside each word, soft hyphens, a combining dot, or reversed inside U+202E
+    (identical on screen) passed with no findings. It must block like the plain name, with offsets into the
+    text as written."""
+    hidden = HIDDEN_NAMES[how]
+    plain = scanner.scan(Item(id="p", kind="post", channel="facebook", text=NAMED_POST))
+    text = NAMED_POST.replace(NAME, hidden)
+    res = scanner.scan(Item(id="h", kind="post", channel="facebook", text=text))
+    assert plain.verdict == res.verdict == "block", res.findings
+    rules = {f.rule_id for f in res.findings} - {"PHI901"}
+    assert rules == {f.rule_id for f in plain.findings}
+    named = [f for f in res.findings if f.registry_record and f.start is not None]
+    assert named and all(text[f.start:f.end] == hidden.strip("\u202e\u202c") for f in named)
+    if how != "combining dot":  # a visible mark; the invisible and reordering characters are reported
+        assert any(f.rule_id == "PHI901" and f.category == "scan_incomplete" for f in res.findings)
+
+
+REPLY = "Thanks Sarah, we loved having you in for your lip filler!"
+LOOKALIKES = {
+    "zero-width space": "Sa\u200brah", "zero-width joiner": "Sa\u200drah", "soft hyphen": "Sa\u00adrah",
+    "Cyrillic a": "S\u0430rah", "full width": "\uff33\uff41\uff52\uff41\uff48",
+    "mathematical bold": "\U0001d412\U0001d41a\U0001d42b\U0001d41a\U0001d421",
+}
+
+
+@pytest.mark.parametrize("how", sorted(LOOKALIKES))
+def test_lookalike_characters_never_hide_the_reviewer_name(scanner, how):
+    """In a reply, the reviewer's name vanished with ZWSP, ZWJ, a soft hyphen, a Cyrillic а, full-width or
+    mathematical bold letters. The same findings as for the plain name must come back, on the name as written."""
+    item = dict(kind="reply", channel="google", author="Sarah K.", in_reply_to="Loved my lip filler!")
+    plain = scanner.scan(Item(id="p", text=REPLY, **item))
+    text = REPLY.replace("Sarah", LOOKALIKES[how])
+    res = scanner.scan(Item(id="h", text=text, **item))
+    name_rules = {f.rule_id for f in plain.findings if f.evidence == "Sarah"}
+    assert name_rules, plain.findings  # the plain reply names the reviewer
+    got = {f.rule_id: text[f.start:f.end] for f in res.findings if f.rule_id in name_rules and f.start is not None}
+    assert set(got) == name_rules and set(got.values()) == {LOOKALIKES[how]}
+    assert res.verdict == plain.verdict == "block"
+
+
+def test_hidden_characters_are_reported_from_the_command_line(registered):
+    """The finding of its own (PHI901) through the real CLI: evidence spells the invisible character out."""
+    r = run("check", NAMED_POST.replace(NAME, HIDDEN_NAMES["zero-width space in each word"]), "--kind", "post",
+            "--channel", "facebook", "--format", "json", home=registered)
+    assert r.returncode == 1, r.stderr[-2000:]
+    out = json.loads(r.stdout)
+    hidden = [f for f in out["findings"] if f["rule_id"] == "PHI901"]
+    assert out["verdict"] == "block" and {f["evidence"] for f in hidden} == {"Mari<U+200B>bel", "Quin<U+200B>tanilla"}
+    assert all("ZERO WIDTH SPACE" in f["message"] and f["severity"] == "medium" for f in hidden)
