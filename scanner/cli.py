@@ -68,6 +68,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # no traceback (it could carry PHI); the type and the command only
         if os.environ.get("MEDSPA_SCAN_DEBUG"):  # developer mode: the traceback may quote content
             raise
+        from . import config
+        from ._sqlite_file import describe
+
+        if (db_problem := describe(exc, config.database_url())) is not None:  # corrupt, read-only, busy
+            print(f"medspa-scan: error: {db_problem}", file=sys.stderr)
+            return 2
         print(
             f"medspa-scan: internal error ({type(exc).__name__}) in '{args.command}'; "
             "rerun with -v and report it. No content was printed.",

@@ -30,6 +30,9 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, rela
 
 from . import config
 from ._models import Item, ScanResult
+from ._sqlite_file import StoreError, check_file, is_read_only, make_private, read_only_url, sqlite_path
+
+__all__ = ["Base", "Run", "Store", "StoreError", "StoredFinding", "StoredItem", "content_hash", "utcnow"]
 
 
 def utcnow() -> datetime:
@@ -96,29 +99,56 @@ def content_hash(item: Item) -> str:
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()
 
 
-def _sqlite_pragmas(engine: Engine) -> None:
+def _sqlite_pragmas(engine: Engine, read_only: bool, temp_tables: list[str]) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
         cur = dbapi_conn.cursor()
-        cur.execute("PRAGMA journal_mode=WAL")
+        if not read_only:
+            cur.execute("PRAGMA journal_mode=WAL")
         cur.execute("PRAGMA busy_timeout=10000")
         cur.execute("PRAGMA foreign_keys=ON")
+        for ddl in temp_tables:  # read-only: tables this version adds exist empty, per connection
+            cur.execute(ddl)
         cur.close()
 
 
 class Store:
-    """A handle on the database; tables are created on first use."""
+    """A handle on the database; tables are created on first use. A SQLite file that cannot be written
+    is opened read-only (`read_only`): reading commands work, writing ones fail with a clear message."""
 
     def __init__(self, url: str | None = None):
         self.url = url or config.database_url()
-        self.engine = create_engine(self.url, future=True)
-        if self.engine.dialect.name == "sqlite":
-            _sqlite_pragmas(self.engine)
         # import modules that declare tables so create_all sees them
         from . import _tables  # noqa: F401
 
-        self._create_tables()
+        path = sqlite_path(self.url)
+        self.read_only = False
+        if path is not None:
+            check_file(path)
+            self.read_only = is_read_only(path)
+        temp_tables: list[str] = []
+        if self.read_only:
+            assert path is not None
+            self.engine = create_engine(read_only_url(path), future=True)
+            temp_tables = self._missing_tables_ddl()
+        else:
+            self.engine = create_engine(self.url, future=True)
+        if self.engine.dialect.name == "sqlite":
+            _sqlite_pragmas(self.engine, self.read_only, temp_tables)
+        if not self.read_only:
+            self._create_tables()
+            if path is not None:
+                make_private(path)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    def _missing_tables_ddl(self) -> list[str]:
+        from sqlalchemy import inspect
+        from sqlalchemy.schema import CreateTable
+
+        have = set(inspect(self.engine).get_table_names())
+        self.engine.dispose()
+        return [str(CreateTable(t).compile(dialect=self.engine.dialect)).replace("CREATE TABLE", "CREATE TEMP TABLE", 1)
+                for t in Base.metadata.sorted_tables if t.name not in have]
 
     def _create_tables(self) -> None:
         """Create missing tables; two processes starting on a new database at once both succeed."""

@@ -294,3 +294,60 @@ def test_two_registry_imports_at_once_both_succeed(home, tmp_path):
     listed = cli(home, "registry", "list", "--format", "json")
     assert listed.stdout.count('"patient_id"') == 2000
     assert cli(home, "audit", "verify").returncode == 0
+
+
+# -- 15. a corrupt or read-only database gives "internal error (DatabaseError)" ------------------------
+def _without_root_powers() -> None:
+    """Run as a user the permission bits apply to: root keeps its uid but drops the capabilities that
+    ignore them (dac_override, dac_read_search, fowner) from the bounding set before exec."""
+    import ctypes
+
+    if os.geteuid() != 0:
+        return
+    libc = ctypes.CDLL(None, use_errno=True)
+    for cap in (1, 2, 3):
+        if libc.prctl(24, cap, 0, 0, 0) != 0:  # PR_CAPBSET_DROP
+            raise OSError(ctypes.get_errno(), "prctl(PR_CAPBSET_DROP) failed")
+
+
+def cli_as_user(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ, MEDSPA_SCAN_HOME=str(home))
+    env.pop("MEDSPA_SCAN_DB", None)
+    return subprocess.run([sys.executable, "-m", "scanner", *args], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=300, preexec_fn=_without_root_powers)
+
+
+def test_corrupt_database_gives_a_clear_error(home, tmp_path):
+    real_store(home)
+    db = home / "medspa.db"
+    good = db.read_bytes()
+    damaged = {"random bytes": os.urandom(50_000), "cut in half": good[: len(good) // 2]}
+    for what, data in damaged.items():
+        db.write_bytes(data)
+        for args in (("audit", "verify"), ("registry", "list"), ("check", "Thanks for the review!")):
+            r = cli(home, *args)
+            assert r.returncode == 2, f"{what} {args}: {r.stderr}"
+            assert "internal error" not in r.stderr and str(db) in r.stderr, f"{what} {args}: {r.stderr}"
+            assert ("not a valid SQLite file" if what == "random bytes" else "is damaged") in r.stderr
+
+
+def test_read_only_database_and_home(home):
+    real_store(home)
+    modes = {p: p.stat().st_mode for p in home.iterdir()}
+    try:
+        for p in home.iterdir():
+            p.chmod(0o400)
+        home.chmod(0o500)
+        r = cli_as_user(home, "audit", "verify")
+        assert r.returncode == 0 and "audit log intact" in r.stdout, r.stderr
+        r = cli_as_user(home, "registry", "list")
+        assert r.returncode == 0 and "Harriet Quinlan" in r.stdout, r.stderr
+        assert cli_as_user(home, "users", "list").returncode == 0
+        r = cli_as_user(home, "registry", "import", str(home.parent / "consents.csv"))
+        assert r.returncode == 2 and f"the database at {home / 'medspa.db'} is read-only" in r.stderr, r.stderr
+        assert "internal error" not in r.stderr
+    finally:
+        home.chmod(0o700)
+        for p, mode in modes.items():
+            p.chmod(mode)
+    assert cli(home, "audit", "verify").returncode == 0  # nothing was changed meanwhile

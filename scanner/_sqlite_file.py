@@ -1,0 +1,122 @@
+"""The SQLite file behind a Store: checked before use (a corrupt file or a read-only folder is a clear
+message, not an internal error), opened read-only when it cannot be written (read-only commands still
+work on a read-only home), kept private (0600, with its -wal and -shm files), and database errors
+turned into one line that names the file.
+"""
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import sqlite3
+import tempfile
+from pathlib import Path
+
+from sqlalchemy.engine import make_url
+
+SQLITE_MAGIC = b"SQLite format 3\x00"
+SIDE_FILES = ("-wal", "-shm", "-journal")
+
+
+class StoreError(RuntimeError):
+    """The database cannot be used as it is (not SQLite, damaged, read-only, unreachable)."""
+
+
+def sqlite_path(url: str) -> Path | None:
+    """The file of a SQLite URL; None for other databases and in-memory SQLite."""
+    u = make_url(url)
+    if not u.drivername.startswith("sqlite") or not u.database or u.database == ":memory:":
+        return None
+    if u.database.startswith("file:"):
+        return Path(u.database[5:].split("?", 1)[0])
+    return Path(u.database)
+
+
+def check_file(path: Path) -> None:
+    """Raise StoreError unless `path` is missing, empty or starts like a SQLite database."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(len(SQLITE_MAGIC))
+    except FileNotFoundError:
+        return
+    except IsADirectoryError:
+        raise StoreError(f"the database at {path} is a folder, not a SQLite file") from None
+    except PermissionError:
+        raise StoreError(f"the database at {path} cannot be read (permission denied)") from None
+    if head and head != SQLITE_MAGIC:
+        raise StoreError(f"the database at {path} is not a valid SQLite file; restore it from a backup or "
+                         "point $MEDSPA_SCAN_HOME (or $MEDSPA_SCAN_DB) at the right one")
+
+
+def is_read_only(path: Path) -> bool:
+    """True when the database (or, for a new one, its folder) cannot be written by this process."""
+    try:
+        fd = os.open(path, os.O_RDWR)
+    except FileNotFoundError:
+        pass
+    except OSError as exc:
+        if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+            return True
+        raise
+    else:
+        os.close(fd)
+    try:  # SQLite also writes its -wal and -shm files (and a new database) beside the file
+        with tempfile.TemporaryFile(dir=path.parent):
+            return False
+    except FileNotFoundError:
+        raise StoreError(f"the folder of the database {path} does not exist") from None
+    except OSError as exc:
+        if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+            return True
+        raise
+
+
+def read_only_url(path: Path) -> str:
+    """A URL that opens `path` without writing anything: mode=ro when SQLite can share it read-only,
+    else immutable=1 (a WAL database in a read-only folder has no -shm file to share)."""
+    if not path.exists():
+        raise StoreError(f"the database at {path} does not exist and its folder is read-only")
+    uri = f"file:{path}?mode=ro"
+    try:
+        con = sqlite3.connect(uri, uri=True)
+        try:
+            con.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        finally:
+            con.close()
+    except sqlite3.DatabaseError:
+        uri = f"file:{path}?immutable=1"
+    return f"sqlite:///{uri}&uri=true"
+
+
+def make_private(path: Path) -> None:
+    """0600 on the database and its side files (fixes files made by an older version or another umask)."""
+    for p in (path, *(path.with_name(path.name + s) for s in SIDE_FILES)):
+        with contextlib.suppress(OSError):
+            if p.exists() and p.stat().st_mode & 0o077:
+                p.chmod(0o600)
+
+
+def describe(exc: BaseException, url: str) -> str | None:
+    """One line naming the database for an error from it; None for other errors."""
+    from sqlalchemy.exc import DBAPIError
+
+    if isinstance(exc, StoreError):
+        return str(exc)
+    if not isinstance(exc, DBAPIError | sqlite3.Error):
+        return None
+    path = sqlite_path(url)
+    where = f"the database at {path}" if path else "the database"
+    text = str(getattr(exc, "orig", exc)).lower()
+    if "readonly" in text or "read-only" in text:
+        return f"{where} is read-only; this command needs to write to it"
+    if "not a database" in text:
+        return f"{where} is not a valid SQLite file"
+    if "malformed" in text or "disk i/o" in text:
+        return f"{where} is damaged ({text}); restore it from a backup"
+    if "locked" in text or "busy" in text:
+        return f"{where} is busy (another process holds its write lock); try again"
+    if "unable to open" in text:
+        return f"{where} cannot be opened (missing folder or no permission)"
+    if "no such table" in text or "no such column" in text:
+        return f"{where} has an older or foreign layout ({text}); open it once with write access to upgrade it"
+    return f"{where} reported an error ({type(getattr(exc, 'orig', exc)).__name__})"
