@@ -253,9 +253,32 @@ def personal(ctx: Ctx, s: Sentence) -> bool:
     """A sentence about the one person the reply answers (not education, not a promotion); once per sentence."""
     known: dict[int, bool] = ctx.cache.setdefault("personal", {})
     if s.start not in known:
-        known[s.start] = not (s.generic or is_promo(s)) and (
-            s.has_2p or s.start in advice_sentences(ctx) or bool(addressees(ctx)))
+        known[s.start] = not (s.generic or is_promo(s) or _answers_general_question(ctx)) and (
+            s.has_2p or s.start in advice_sentences(ctx) or bool(addressees(ctx)) or _answers_own_situation(ctx))
     return known[s.start]
+
+
+SOMEONE_RE = re.compile(r"\b(?:you|your|yours|he|she|him|her|his|they|their|who|is that)\b|@\w|\b(?-i:[A-Z][a-z]+ [A-Z])", re.I)
+FIRST_PERSON_RE = re.compile(r"\b(?:i|i'm|im|i've|ive|i'd|my|me|mine|myself)\b", re.I)
+
+
+def _answers_general_question(ctx: Ctx) -> bool:
+    """The text answers a question asked in general terms (no "I", "my"): education, even when it tags the asker.
+
+    Needs `enables: [general_questions]`."""
+    review = ctx.item.in_reply_to or ""
+    return ("general_questions" in ctx.switches and ctx.item.kind in ("reply", "comment") and "?" in review
+            and not FIRST_PERSON_RE.search(review) and not SOMEONE_RE.search(review))
+
+
+def _answers_own_situation(ctx: Ctx) -> bool:
+    """The text answers someone who wrote about their own body or care ("my forehead feels tight"); every
+    sentence that is not education or a promotion is then about that person. Needs `enables: [own_situation]`."""
+    review = ctx.item.in_reply_to or ""
+    if "own_situation" not in ctx.switches or ctx.item.kind not in ("reply", "comment") or not FIRST_PERSON_RE.search(review):
+        return False
+    return bool(_care_context(ctx, review) or re.search(r"\b(?:feels?|hurts?|sore|tight|itch\w*|throbb\w*|days? (?:out|after)|"
+                                                       r"normal)\b", review, re.I))
 
 
 def _dedupe_terms(ctx: Ctx, labels: tuple[str, ...]) -> list:
@@ -397,7 +420,7 @@ def third_party_patients(ctx: Ctx) -> list[Person]:
             if p.role == "staff" and "staff_clients" in ctx.switches and _staff_receives_care(ctx, p, s):
                 out.append(p)  # a staff name is no immunity when the text says she received care
                 continue
-            if p.role not in ("third_party", "unknown"):
+            if p.role not in ("third_party", "unknown") or _authorized_in_comment(ctx, p):
                 continue
             window = s.text + (" " + sents[idx + 1].text if idx + 1 < len(sents) else "")
             if "patient_context" in ctx.switches and ctx.lex.regex("patient_context").search(window) and (
@@ -412,6 +435,18 @@ def third_party_patients(ctx: Ctx) -> list[Person]:
                 out.append(p)
         return out
     return _memo(ctx, "third_party", compute)
+
+
+def _authorized_in_comment(ctx: Ctx, p: Person) -> bool:
+    """A comment under the spa's marketing that stays within what the featured client authorized for this
+    channel is part of that marketing use (corpus convention 6). Needs `enables: [comment_authorization]`."""
+    if "comment_authorization" not in ctx.switches or ctx.item.kind != "comment" or ctx.registry is None:
+        return False
+    for m in ctx.registry.find_in_text(ctx.a.text[p.start:p.end]):
+        if m.matched_by != "first_name" and len(m.patient_ids) == 1:
+            d = ctx.registry.check(list(m.patient_ids), content_purposes(ctx, p), ctx.item.channel, ctx.as_of)
+            return bool(d.ok)
+    return False
 
 
 STAFF_CARE_RE = (r"\b(?:her|his|their) own\b|\b(?:got|had|gets|received|tried|did|finished|started|treated)\s+(?:her|his|their)\s+"
