@@ -12,7 +12,7 @@ from typing import Any
 
 import streamlit as st
 
-from scanner import accounts, config
+from scanner import accounts, config, sessions
 from scanner.store import Store
 
 REVIEWERS = accounts.REVIEWER_ROLES  # compliance, admin
@@ -73,17 +73,28 @@ def store() -> Store:
 
 # -- log-in and sessions -----------------------------------------------------------------------------
 def current_user() -> tuple[str, str] | None:
-    """(name, role) of the logged-in user, or None. Ends the session after the idle timeout, and when
-    the user was removed; picks up a changed role on the next page view."""
+    """(name, role) of the logged-in user, or None. A reload or a typed address resumes the session from its
+    signed cookie; the session ends after the idle timeout, on log-out, and when the user was removed or
+    disabled; a changed role counts on the next page view."""
     user = st.session_state.get("user")
+    cookie = st.context.cookies.get(sessions.COOKIE) if st.context.cookies else None
+    if not user and cookie:
+        user = sessions.resolve(store(), cookie)
+        if user:
+            st.session_state.update(user=user, token=cookie, last_seen=time.time())
     if not user:
         return None
-    if accounts.session_expired(st.session_state.get("last_seen")):
+    token = st.session_state.get("token")
+    if token:
+        if sessions.resolve(store(), token) is None:
+            logout("Your session ended; please log in again.")
+            return None
+    elif accounts.session_expired(st.session_state.get("last_seen")):
         logout("Your session timed out; please log in again.")
         return None
     role = accounts.role_of(store(), user)
-    if role is None:
-        logout("Your account no longer exists.")
+    if role is None or sessions.is_disabled(store(), user):
+        logout("Your account no longer exists." if role is None else "Your account was disabled.")
         return None
     st.session_state["role"] = role
     st.session_state["last_seen"] = time.time()
@@ -91,10 +102,23 @@ def current_user() -> tuple[str, str] | None:
 
 
 def logout(message: str | None = None) -> None:
+    """End the session (its cookie is worthless from now on and is removed from the browser)."""
+    sessions.end(store(), st.session_state.get("token"))
     for k in list(st.session_state.keys()):
         del st.session_state[k]
+    st.session_state["cookie_script"] = ""
     if message:
         st.session_state["flash"] = message
+
+
+def cookie_script() -> None:
+    """Set or clear the session cookie in the browser when a log-in or log-out asked for it."""
+    value = st.session_state.pop("cookie_script", None)
+    if value is None:
+        return
+    age = sessions.MAX_HOURS * 3600 if value else 0
+    st.html(f"<script>document.cookie='{sessions.COOKIE}={value}; path=/; max-age={age}; SameSite=Strict';</script>",
+            unsafe_allow_javascript=True)
 
 
 def require(*roles: str) -> tuple[str, str]:
@@ -112,6 +136,7 @@ def require(*roles: str) -> tuple[str, str]:
 
 def login_page() -> None:
     warm_scanner()  # the models load while the user types
+    cookie_script()
     st.title("MedSpa Compliance Scanner")
     st.caption("Check posts, review replies, images and messages for patient information before they go out.")
     if msg := st.session_state.pop("flash", None):
@@ -131,7 +156,11 @@ def login_page() -> None:
         time.sleep(LOGIN_FAIL_DELAY)
         st.error("Wrong user name or password.")
         return
-    st.session_state.update(user=name.strip(), role=role, last_seen=time.time())
+    if sessions.is_disabled(store(), name.strip()):
+        st.error("This account is disabled; ask an administrator.")
+        return
+    token = sessions.issue(store(), name.strip())
+    st.session_state.update(user=name.strip(), role=role, last_seen=time.time(), token=token, cookie_script=token)
     st.rerun()
 
 

@@ -1,5 +1,5 @@
-"""Streamlit entry point (`streamlit run dashboard/app.py`, started by `medspa-scan dashboard`): log-in,
-then only the pages the user's role may see. The menu is a convenience; every page checks the role
+"""Streamlit entry point (`streamlit run dashboard/app.py`, started by `medspa-scan dashboard`): log-in (or
+the session resumed from its signed cookie after a reload), then only the pages the user's role may see. The menu is a convenience; every page checks the role
 again itself, so a marketing user who types a page's address still sees nothing of it."""
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import streamlit as st
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(1, str(HERE.parent))  # the scanner package when run from a checkout
-from _common import REVIEWERS, current_user, login_page, logout, store  # noqa: E402
+from _common import REVIEWERS, cookie_script, current_user, login_page, logout, store  # noqa: E402
 
 from scanner import review  # noqa: E402
 
@@ -35,7 +35,10 @@ else:
             st.Page(PAGES / "scans.py", title="Published scans", icon=":material/bar_chart:"),
             st.Page(PAGES / "registry.py", title="Registry", icon=":material/folder_shared:"),
             st.Page(PAGES / "audit.py", title="Audit log", icon=":material/receipt_long:")]
+    if role == "admin":
+        pages["Admin"] = [st.Page(PAGES / "users.py", title="Users", icon=":material/group:")]
     with st.sidebar:
+        cookie_script()
         st.write(f"Signed in as **{name}** ({role})")
         if st.button("Log out", icon=":material/logout:", key="logout"):
             logout("You are logged out.")

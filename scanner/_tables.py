@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import importlib
 
-TABLE_MODULES = ("scanner.registry", "scanner.audit", "scanner.accounts", "scanner.apikeys", "scanner.review", "scanner.crawl")
+TABLE_MODULES = ("scanner.registry", "scanner.audit", "scanner.accounts", "scanner.apikeys", "scanner.review", "scanner.crawl",
+                 "scanner.sessions")
 
 for _name in TABLE_MODULES:
     try:

@@ -126,6 +126,18 @@ def set_password(store: Store, name: str, password: str, actor: str = "cli") -> 
     audit.record(store, actor, "users.password", name.strip(), {})
 
 
+def set_role(store: Store, name: str, role: str, actor: str = "cli") -> None:
+    """Change a user's role (open sessions pick it up on their next page view); audit-logged."""
+    if role not in ROLES:
+        raise AccountError(f"unknown role {role!r}; expected {', '.join(ROLES)}")
+    with store.session() as s:
+        u = s.execute(select(User).where(User.name == name.strip())).scalar()
+        if u is None:
+            raise AccountError(f"no user {name.strip()!r}")
+        before, u.role = u.role, role
+    audit.record(store, actor, "users.role", name.strip(), {"from": before, "to": role})
+
+
 def list_users(store: Store) -> list[dict[str, str]]:
     with store.session() as s:
         return [{"name": u.name, "role": u.role, "created_at": u.created_at.isoformat(timespec="seconds")}

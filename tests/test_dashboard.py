@@ -137,6 +137,61 @@ def test_a_removed_user_is_logged_out_and_a_changed_role_counts_at_once(demo, st
     assert any("log in" in w.value.lower() for w in at.warning)
 
 
+def test_login_starts_a_signed_session_and_logging_out_ends_it(demo, store):
+    from scanner import sessions
+
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
+    at.text_input(key="login_name").input("manager")
+    at.text_input(key="login_password").input("demo-compliance")
+    at.form_submit_button[0].click().run()
+    token = at.session_state["token"]
+    assert sessions.resolve(store, token) == "manager"  # what a reload presents (the cookie) logs back in
+    assert any(sessions.COOKIE in h.proto.body and token in h.proto.body for h in at.sidebar.get("html"))
+    at.sidebar.button[0].click().run()
+    assert sessions.resolve(store, token) is None  # a copy of the cookie is worthless after log-out
+    assert any(f"{sessions.COOKIE}=;" in h.proto.body and "max-age=0" in h.proto.body for h in at.get("html"))
+
+
+def test_admin_manages_users_and_every_change_is_audited(demo, store):
+    from scanner import accounts, audit, sessions
+
+    at = page("users.py", "admin", "admin").run()
+    assert not at.exception, at.exception
+    assert {"manager", "marketer", "admin"} <= set(at.dataframe[0].value["name"])
+    at.text_input(key="new_name").input("nina")
+    at.selectbox(key="new_role").select("marketing")
+    at.text_input(key="new_pw1").input("nina-password")
+    at.text_input(key="new_pw2").input("nina-password")
+    at.form_submit_button[0].click().run()
+    assert accounts.role_of(store, "nina") == "marketing"
+    at.selectbox(key="edit_user").select("nina").run()
+    at.selectbox(key="edit_role").select("compliance").run()
+    at.button(key="change_role").click().run()
+    assert accounts.role_of(store, "nina") == "compliance"
+    token = sessions.issue(store, "nina")
+    at.selectbox(key="edit_user").select("nina").run()
+    at.text_input(key="reset_pw").input("nina-new-password")
+    at.button(key="reset_password").click().run()
+    assert accounts.authenticate(store, "nina", "nina-new-password") == "compliance"
+    assert sessions.resolve(store, token) is None  # a reset ends the open sessions
+    at.selectbox(key="edit_user").select("nina").run()
+    at.button(key="disable_user").click().run()
+    assert "disabled" in list(at.dataframe[0].value.set_index("name").loc[["nina"], "status"])
+    login = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
+    login.text_input(key="login_name").input("nina")
+    login.text_input(key="login_password").input("nina-new-password")
+    login.form_submit_button[0].click().run()
+    assert any("disabled" in e.value for e in login.error) and "role" not in login.session_state
+    changes = [e for e in audit.entries(store, limit=20) if e["target"] == "nina" and e["action"].startswith("users.")]
+    assert {"users.add", "users.role", "users.password", "users.disable"} <= {e["action"] for e in changes}
+    assert all(e["actor"] == "admin" for e in changes)
+
+
+def test_only_admins_see_the_users_page(demo):
+    at = page("users.py", "manager", "compliance").run()
+    assert any("do not have access" in e.value for e in at.error) and not at.dataframe
+
+
 # -- roles -------------------------------------------------------------------------------------------
 def test_marketing_menu_has_no_compliance_pages(demo):
     at = as_user(AppTest.from_file(APP, default_timeout=TIMEOUT), "marketer", "marketing").run()
