@@ -188,3 +188,39 @@ def highlight(text: str, card_list: list[Card], source: str = "text") -> str:
         at = e
     out.append(html.escape(text[at:]))
     return "".join(out).replace("\n", "<br>")
+
+
+ACTION_LABEL = {
+    "auth.login": "Logged in", "auth.failed": "Failed log-in", "auth.refused": "Log-in refused (locked)",
+    "review.submit": "Submitted for approval", "review.approve": "Approved", "review.reject": "Rejected",
+    "review.send_back": "Sent back with the safe text", "review.false_positive": "Marked a false positive",
+    "review.unwaive": "Withdrew a waiver",
+    "users.add": "Added a user", "users.password": "Set a password", "users.role": "Changed a role",
+    "users.disable": "Disabled a user", "users.enable": "Enabled a user",
+    "registry.add": "Added an authorization", "registry.import": "Imported authorizations",
+    "registry.revoke": "Revoked an authorization", "registry.enroll": "Enrolled a photo",
+    "registry.migrate": "Upgraded the registry", "registry.key": "Registry key event", "registry.csv": "Registry export",
+    "apikey.create": "Created an API key", "apikey.revoke": "Revoked an API key",
+    "crawl.run": "Crawled published content", "crawl.lock": "Crawl already running",
+}
+AREA_LABEL = {"auth": "Log-ins", "review": "Review decisions", "users": "Users", "registry": "Registry",
+              "apikey": "API keys", "crawl": "Crawls"}
+
+
+def action_label(action: str) -> str:
+    return ACTION_LABEL.get(action, action.split(".", 1)[-1].replace("_", " ").capitalize())
+
+
+def detail_text(detail: Any) -> str:
+    """An audit entry's detail as "key: value" pairs (no JSON braces); long values shortened."""
+    if not isinstance(detail, dict) or not detail:
+        return ""
+    parts = []
+    for k, v in detail.items():
+        if isinstance(v, list | tuple):
+            v = ", ".join(map(str, v))
+        elif isinstance(v, dict):
+            v = ", ".join(f"{a} {b}" for a, b in v.items())
+        v = str(v)
+        parts.append(f"{k.replace('_', ' ')}: {v if len(v) <= 80 else v[:79] + '…'}")
+    return "; ".join(parts)

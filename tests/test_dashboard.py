@@ -549,18 +549,24 @@ def test_rules_page_is_generated_from_the_rule_data(demo):
     assert at.expander and all("medical_advice" in label for label in labels(at))
 
 
-def test_audit_log_filters_exports_and_verifies(demo, store):
+def test_audit_log_reads_in_plain_words_filters_exports_and_verifies(demo, store):
     from scanner import audit
 
     audit.record(store, "manager", "review.approve", "item:1", {"justification": "test"})
     at = page("audit.py").run()
+    assert not at.exception, at.exception
+    top = at.dataframe[0].value.iloc[0]
+    assert (top["who"], top["what"], top["open"], top["details"]) == ("manager", "Approved", "queue?item=1",
+                                                                     "justification: test")
+    assert "{" not in "".join(at.dataframe[0].value["details"])  # no JSON
     at.selectbox(key="audit_family").select("users").run()
     df = at.dataframe[0].value
-    assert len(df) >= 3 and set(df["action"]) == {"users.add"}
+    assert len(df) >= 3 and set(df["what"]) <= {"Added a user", "Set a password", "Changed a role",
+                                                "Disabled a user", "Enabled a user"}
     assert at.get("download_button")
     at.selectbox(key="audit_family").select("all")
     at.selectbox(key="audit_actor").select("manager").run()
-    assert set(at.dataframe[0].value["actor"]) == {"manager"}
+    assert set(at.dataframe[0].value["who"]) == {"manager"}
     next(b for b in at.button if b.label == "Verify the hash chain").click().run()
     assert any("Audit log intact" in s.value for s in at.success)
 
