@@ -8,6 +8,7 @@ copy is `scale` times smaller.
 """
 from __future__ import annotations
 
+import io
 import os
 import warnings
 from dataclasses import dataclass, field
@@ -20,6 +21,9 @@ from typing import Any
 MAX_PIXELS = int(os.environ.get("MEDSPA_SCAN_MAX_PIXELS", 80_000_000))
 #: refuse files bigger than this before reading them
 MAX_BYTES = int(os.environ.get("MEDSPA_SCAN_MAX_IMAGE_BYTES", 60_000_000))
+#: refuse images whose decoded pixels would take more memory than this, counted from the header with
+#: the bytes each pixel takes (bands and bit depth: a 16-bit RGBA pixel is 8 bytes, a grey one 1 byte)
+MAX_DECODED_BYTES = int(os.environ.get("MEDSPA_SCAN_MAX_DECODED_BYTES", 320_000_000))
 #: longest side of the working copy every stage reads (detection and OCR downscale further)
 WORK_SIDE = 3200
 FORMATS = ("JPEG", "MPO", "PNG", "WEBP", "HEIF", "AVIF", "GIF", "TIFF", "BMP")
@@ -108,8 +112,38 @@ def _too_big(pixels: int) -> ImageError:
                       "megapixels (a possible decompression bomb; resize it or raise MEDSPA_SCAN_MAX_PIXELS)")
 
 
-def _open(path: Path) -> Any:
-    """Image.open restricted to the allowed formats, with the pixel limit checked on the header."""
+def _sample_bytes(im: Any, path: Path, data: bytes | None) -> int:
+    """Bytes per sample the file stores (2 for 16-bit PNG/TIFF and I;16, 4 for 32-bit modes, else 1)."""
+    if im.mode in ("I", "F"):
+        return 4
+    if im.mode.startswith("I;16"):
+        return 2
+    if im.format == "PNG":  # IHDR: bit depth is byte 24 of the file
+        head = data[:25] if data is not None else path.open("rb").read(25)
+        return 2 if len(head) == 25 and head[24] == 16 else 1
+    if im.format == "TIFF":
+        bits = im.tag_v2.get(258, (8,))
+        return max(1, max(bits if isinstance(bits, tuple) else (bits,)) // 8)
+    return 1
+
+
+def _decoded_bytes(im: Any, path: Path, data: bytes | None) -> int:
+    """Memory the decoded image takes, before decoding: pixels (after JPEG's DCT scaling) times bands
+    (Pillow stores every multi-band mode in 4) times bytes per sample."""
+    w, h = im.size
+    pixels = w * h
+    if im.format in ("JPEG", "MPO"):
+        k, s = WORK_SIDE / max(w, h), 1.0
+        while s / 2 >= k and s > 1 / 8:
+            s /= 2
+        pixels = int(pixels * s * s)
+    bands = 4 if len(im.getbands()) > 1 else 1
+    return pixels * bands * _sample_bytes(im, path, data)
+
+
+def _open(path: Path, data: bytes | None = None) -> Any:
+    """Image.open restricted to the allowed formats, with the pixel and decoded-memory limits checked on
+    the header (`data`: the file's bytes, already read)."""
     from PIL import Image, ImageFile, UnidentifiedImageError
 
     # face_recognition sets LOAD_TRUNCATED_IMAGES = True process-wide when imported; a truncated file must
@@ -120,7 +154,8 @@ def _open(path: Path) -> Any:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            im = Image.open(path, formats=[f for f in FORMATS if f in Image.OPEN])
+            im = Image.open(io.BytesIO(data) if data is not None else path,
+                            formats=[f for f in FORMATS if f in Image.OPEN])
     except Image.DecompressionBombError as exc:
         digits = [int(t) for t in str(exc).replace("(", " ").split() if t.isdigit()]
         raise _too_big(digits[0] if digits else MAX_PIXELS * 2) from None
@@ -138,6 +173,12 @@ def _open(path: Path) -> Any:
     if w * h > MAX_PIXELS:
         im.close()
         raise _too_big(w * h)
+    need = _decoded_bytes(im, path, data)
+    if need > MAX_DECODED_BYTES:
+        im.close()
+        raise ImageError(f"the image would take {need / 1e6:.0f} MB to decode ({w * h / 1e6:.0f} megapixels at "
+                         f"{need / (w * h):.0f} bytes each); the limit is {MAX_DECODED_BYTES / 1e6:.0f} MB (a possible "
+                         "decompression bomb; resize it or raise MEDSPA_SCAN_MAX_DECODED_BYTES)")
     return im
 
 
@@ -154,9 +195,10 @@ def _to_rgb(im: Any) -> Any:
     if im.mode == "P" and "transparency" in im.info:
         im = im.convert("RGBA")
     if im.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
-        rgba = im.convert("RGBA")
-        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        return Image.alpha_composite(white, rgba).convert("RGB")
+        rgba = im if im.mode == "RGBA" else im.convert("RGBA")
+        white = Image.new("RGB", rgba.size, (255, 255, 255))
+        white.paste(rgba, (0, 0), rgba)  # the same blend as alpha_composite, with two fewer full-size copies
+        return white
     return im.convert("RGB") if im.mode != "RGB" else im
 
 
@@ -182,23 +224,32 @@ def _upright(im: Any, exif_ok: bool) -> Any:
 
 
 def _decode(im: Any, exif_ok: bool) -> Any:
-    """Decode (reduced on the fly for big JPEGs) and return the upright RGB image."""
+    """Decode (reduced on the fly for big JPEGs, right after decoding for other big images, so the
+    conversions below work on a small copy) and return the upright RGB image."""
     w, h = im.size
     k = WORK_SIDE / max(w, h)
     if k < 0.5 and im.format in ("JPEG", "MPO"):
         im.draft("RGB", (max(1, int(w * k)), max(1, int(h * k))))  # DCT scaling: 1/2, 1/4 or 1/8
     im.load()
+    factor = int(1 / k) if k < 0.5 else 1
+    if factor > 1 and im.mode in ("L", "LA", "RGB", "RGBA", "RGBa", "La", "CMYK", "I", "F"):
+        im = im.reduce(factor)  # box average; still at least WORK_SIDE on the longest side
     return _to_rgb(_upright(im, exif_ok))
 
 
-def load(path: str | Path) -> LoadedImage:
-    """Open an image safely: file and pixel limits before decoding, allowed formats only, EXIF orientation
-    applied, first frame only (see `LoadedImage.frames`). Raises ImageError with a clear reason."""
+def load(path: str | Path, data: bytes | None = None) -> LoadedImage:
+    """Open an image safely: file, pixel and decoded-memory limits before decoding, allowed formats only,
+    EXIF orientation applied, first frame only (see `LoadedImage.frames`). `data`: the file's bytes when
+    already read. Raises ImageError with a clear reason."""
     from PIL import Image, IptcImagePlugin
 
     p = Path(path)
-    _check_file(p)
-    im = _open(p)
+    if data is None:
+        _check_file(p)
+    elif len(data) > MAX_BYTES:
+        raise ImageError(f"the file is {len(data) / 1e6:.0f} MB; the limit is {MAX_BYTES / 1e6:.0f} MB "
+                         "(MEDSPA_SCAN_MAX_IMAGE_BYTES)")
+    im = _open(p, data)
     try:
         fmt = str(im.format or "")
         exif, exif_error = _exif(im)

@@ -820,25 +820,21 @@ def encode_single_face(path: Path, data: bytes | None = None) -> tuple[bytes, np
     face is found. EXIF orientation is applied first (phone photos are often stored rotated)."""
     import face_recognition
     import numpy as np
-    from PIL import Image, ImageOps, UnidentifiedImageError
 
-    try:
-        import pillow_heif
+    from ._image_load import ImageError, load
 
-        pillow_heif.register_heif_opener()
-    except ImportError:  # pragma: no cover - HEIC support is optional
-        pass
     name = Path(path).name
     try:
         raw = data if data is not None else Path(path).read_bytes()
-        with Image.open(io.BytesIO(raw)) as opened:
-            upright = ImageOps.exif_transpose(opened).convert("RGB")
-            upright.thumbnail((1600, 1600))
-            arr = np.asarray(upright)
+        upright = load(path, raw).image  # the scan's safe loader: size, pixel and decoded-memory limits
+        upright.thumbnail((1600, 1600))
+        arr = np.asarray(upright)
     except FileNotFoundError:
         raise RegistryError(f"photo: no such file {name!r}") from None
-    except (OSError, UnidentifiedImageError, Image.DecompressionBombError, ValueError) as exc:
-        raise RegistryError(f"photo {name!r}: not a readable image ({type(exc).__name__})") from None
+    except IsADirectoryError:
+        raise RegistryError(f"photo {name!r}: not a regular file") from None
+    except ImageError as exc:
+        raise RegistryError(f"photo {name!r}: not a readable image ({exc})") from None
     boxes = face_recognition.face_locations(arr, number_of_times_to_upsample=1, model="hog")
     if not boxes:
         raise RegistryError(f"photo {name!r}: no face found; use a clear, front-facing photo of the patient alone")

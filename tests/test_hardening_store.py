@@ -351,3 +351,58 @@ def test_read_only_database_and_home(home):
         for p, mode in modes.items():
             p.chmod(mode)
     assert cli(home, "audit", "verify").returncode == 0  # nothing was changed meanwhile
+
+
+# -- 12. the pixel limit ignores bit depth -----------------------------------------------------------
+def write_blank_png(path: Path, width: int, height: int, color_type: int, depth: int) -> None:
+    """A PNG of zero rows, compressed as it streams: a few hundred KB however many pixels it claims."""
+    import struct
+    import zlib
+
+    channels = {0: 1, 2: 3, 4: 2, 6: 4}[color_type]
+    row = b"\x00" * (1 + width * channels * depth // 8)
+    co = zlib.compressobj(9)
+    idat = b"".join([co.compress(row) for _ in range(height)] + [co.flush()])
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, depth, color_type,
+                                                                       0, 0, 0))
+                     + chunk(b"IDAT", idat) + chunk(b"IEND", b""))
+
+
+def run_measured(home: Path, *args: str) -> tuple[int, str, float]:
+    """(exit status, stdout + stderr, peak resident MB) of `python -m scanner ARGS` in its own process."""
+    env = dict(os.environ, MEDSPA_SCAN_HOME=str(home))
+    env.pop("MEDSPA_SCAN_DB", None)
+    out = home.parent / "measured.out"
+    with open(out, "w") as fh:
+        proc = subprocess.Popen([sys.executable, "-m", "scanner", *args], cwd=ROOT, env=env, stdout=fh,
+                                stderr=subprocess.STDOUT)
+        _pid, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    return proc.returncode, out.read_text(), usage.ru_maxrss / 1024
+
+
+def test_pixel_limit_counts_bit_depth(home, tmp_path):
+    import json
+
+    bomb = tmp_path / "glow.png"
+    write_blank_png(bomb, 8900, 8900, color_type=6, depth=16)  # RGBA, 16 bits a sample: 634 MB decoded
+    assert bomb.stat().st_size < 700_000
+    rc, out, peak_mb = run_measured(home, "check", "Look at this glow!", "--kind", "post", "--channel",
+                                    "instagram", "--image", str(bomb), "--format", "json")
+    assert rc == 1, out
+    result = json.loads(out[out.index("{"):out.rindex("}") + 1])
+    assert result["verdict"] != "pass"
+    incomplete = [f for f in result["findings"] if f["category"] == "scan_incomplete"]
+    assert incomplete and "8 bytes each" in incomplete[0]["message"]
+    assert peak_mb < 700, f"peak {peak_mb:.0f} MB"  # the attack peaked at 2.07 GB
+
+    huge = tmp_path / "reference.png"
+    write_blank_png(huge, 12000, 12000, color_type=0, depth=8)  # 144 megapixels of grey
+    real_store(home)
+    rc, out, peak_mb = run_measured(home, "registry", "enroll", "R001", str(huge))
+    assert rc == 2 and "144 megapixels" in out and "internal error" not in out, out
+    assert peak_mb < 700, f"peak {peak_mb:.0f} MB"  # enroll decoded it at 1.9 GB
