@@ -26,7 +26,7 @@ class ScanContext:
 
 class Scanner:
     def __init__(self, store=None, as_of: date | None = None, with_images: bool = True):
-        from . import rules, text, verdict
+        from . import learned, rules, text, verdict
         from .config import SpaProfile
 
         self.profile = SpaProfile.load()
@@ -38,6 +38,7 @@ class Scanner:
         self.fixed_as_of = as_of  # None: judge authorizations as of the day of each scan
         self.with_images = with_images
         self.registry = self._load_registry(store)
+        self.learned = learned.LearnedLayer.load()
 
     @property
     def as_of(self) -> date:
@@ -77,13 +78,22 @@ class Scanner:
         if pending:
             yield from self._scan_chunk(pending)
 
-    def _scan_chunk(self, items: list[Item]) -> Iterator[ScanResult]:
+    def rule_stage(self, items: list[Item]) -> list[tuple[Item, object, list[Finding]]]:
+        """Text analysis, rules and images for a chunk: (item, analysis, findings) before the learned layer."""
         analyses = self.text.analyze_items(items)
+        staged = []
         for item, analysis in zip(items, analyses, strict=True):
             findings = self.rules.evaluate(item, analysis, registry=self.registry, as_of=self.as_of)
             if item.images and self.with_images:
                 findings.extend(self._scan_images(item, analysis))
-            findings = self.verdict.consolidate(findings)
+            staged.append((item, analysis, findings))
+        return staged
+
+    def _scan_chunk(self, items: list[Item]) -> Iterator[ScanResult]:
+        staged = self.rule_stage(items)
+        extra = self.learned.assess(staged) if self.learned else [[] for _ in staged]
+        for (item, analysis, findings), more in zip(staged, extra, strict=True):
+            findings = self.verdict.consolidate(findings + more)
             suggested = self.verdict.suggest(item, analysis, findings, self.profile)
             yield ScanResult(
                 id=item.id,

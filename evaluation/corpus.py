@@ -1,0 +1,140 @@
+"""The labeled sets and their features: each set scanned by the rules as a stranger's text would be.
+
+`collect(set, holdout)` scans one labeled set in a fresh data home (its spa.yaml and registry imported,
+as score_corpus.py does), with the rules and vocabulary fitted on the `holdout` sets left out and the
+learned layer off, and returns the embeddings, rule signals and labels the heads train on. Results are
+cached under build/features/ by the rule files' digest.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+CATEGORIES = ("patient_identifier", "relationship_confirmation", "treatment_disclosure", "medical_advice",
+              "unauthorized_use")
+
+
+def corpus_dir() -> Path:
+    for cand in (os.environ.get("MEDSPA_SHARED"), ROOT.parent / "shared", "/work/shared"):
+        if cand and (Path(cand) / "corpus").is_dir():
+            return Path(cand) / "corpus"
+    raise SystemExit("labeled sets not found: set MEDSPA_SHARED to the folder holding corpus/")
+
+
+SETS = ("dev", "train-replies", "train-marketing", "train-messages")
+
+
+def cases_path(name: str) -> Path:
+    return corpus_dir() / "cases.jsonl" if name == "dev" else corpus_dir() / name / "cases.jsonl"
+
+
+def load_cases(name: str) -> list[dict]:
+    return [json.loads(line) for line in cases_path(name).read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+@dataclass
+class SetFeatures:
+    name: str
+    ids: list[str]
+    emb_text: np.ndarray
+    emb_reply: np.ndarray
+    signals: np.ndarray
+    labels: np.ndarray  # (n, len(CATEGORIES)) 0/1
+    violation: np.ndarray  # (n,) 0/1
+    rule_level: np.ndarray  # (n, len(CATEGORIES)) highest rule severity level per category (3 high, 2 medium)
+
+
+DIGESTED = ("text.py", "rules.py", "lexicon.py", "learned.py", "config.py", "engine.py", "normalize.py")
+
+
+def _rules_digest() -> str:
+    """What the features depend on: the rule packs, the vocabulary and the code that evaluates them."""
+    h = hashlib.sha256()
+    for p in sorted((ROOT / "rules").rglob("*.yaml")) + [ROOT / "scanner" / n for n in DIGESTED]:
+        if p.exists():
+            h.update(p.name.encode())
+            h.update(p.read_bytes())
+    return h.hexdigest()[:12]
+
+
+def tagged_sets() -> frozenset[str]:
+    """The labeled sets some rule, pattern or vocabulary file says it was fitted on."""
+    import re
+
+    text = "\n".join(p.read_text(encoding="utf-8") for p in (ROOT / "rules").rglob("*.yaml"))
+    named = {n.strip(" '\"") for m in re.finditer(r"fitted_on:\s*\[?([^\]\n}]*)", text) for n in m.group(1).split(",")}
+    return frozenset(s for s in SETS if s in named)
+
+
+def collect(name: str, holdout: frozenset[str], cache: Path | None = None) -> SetFeatures:
+    cache = cache or ROOT / "build" / "features"
+    holdout = holdout & tagged_sets()  # holding out a set nothing was fitted on changes nothing
+    key = f"{name}--{'+'.join(sorted(holdout)) or 'none'}--{_rules_digest()}.npz"
+    path = cache / key
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _scan_set(name, holdout, path)
+    with np.load(path, allow_pickle=False) as z:
+        return SetFeatures(name, list(z["ids"]), z["emb_text"], z["emb_reply"], z["signals"], z["labels"],
+                           z["violation"], z["rule_level"])
+
+
+def _scan_set(name: str, holdout: frozenset[str], out: Path) -> None:
+    """Scan in a child process: the rule pack and vocabulary are read once per process."""
+    import subprocess
+    import sys
+
+    env = dict(os.environ, MEDSPA_SCAN_HOLDOUT=",".join(sorted(holdout)), MEDSPA_SCAN_LEARNED="off")
+    subprocess.run([sys.executable, "-m", "evaluation.corpus", name, str(out)], check=True, cwd=ROOT, env=env)
+
+
+def _scan_in_process(name: str, out: Path) -> None:
+    from scanner._models import Item
+    from scanner.learned import SEVERITY_LEVEL, Embedder, signal_features
+
+    cases = load_cases(name)
+    src = cases_path(name)
+    with tempfile.TemporaryDirectory() as home:
+        os.environ["MEDSPA_SCAN_HOME"] = home
+        if (src.parent / "spa.yaml").exists():
+            shutil.copyfile(src.parent / "spa.yaml", Path(home) / "spa.yaml")
+        from scanner.engine import Scanner
+        from scanner.registry import Registry
+        from scanner.store import Store
+
+        store = Store(f"sqlite:///{home}/medspa.db")
+        Registry.import_csv(store, src.parent / "registry.csv", actor="evaluation")
+        scanner = Scanner(store=store)
+        items = [Item(**{k: v for k, v in c.items() if k != "expected"}) for c in cases]
+        staged = []
+        for k in range(0, len(items), 64):
+            staged.extend(scanner.rule_stage(items[k:k + 64]))
+    embedder = Embedder()
+    emb_text = embedder.embed([it.text for it in items])
+    emb_reply = embedder.embed([it.in_reply_to or "" for it in items])
+    emb_reply[[not it.in_reply_to for it in items]] = 0.0
+    signals = np.vstack([signal_features(it, a, f) for it, a, f in staged])
+    level = np.zeros((len(items), len(CATEGORIES)))
+    for i, (_, _, findings) in enumerate(staged):
+        for f in findings:
+            if f.category in CATEGORIES:
+                j = CATEGORIES.index(f.category)
+                level[i, j] = max(level[i, j], SEVERITY_LEVEL.get(f.severity.value, 0))
+    labels = np.array([[c in case["expected"]["categories"] for c in CATEGORIES] for case in cases], dtype=np.int8)
+    violation = np.array([bool(case["expected"]["violation"]) for case in cases], dtype=np.int8)
+    np.savez_compressed(out, ids=np.array([c["id"] for c in cases]), emb_text=emb_text, emb_reply=emb_reply,
+                        signals=signals, labels=labels, violation=violation, rule_level=level)
+
+
+if __name__ == "__main__":
+    import sys
+
+    _scan_in_process(sys.argv[1], Path(sys.argv[2]))
