@@ -420,7 +420,7 @@ def third_party_patients(ctx: Ctx) -> list[Person]:
             if p.role == "staff" and "staff_clients" in ctx.switches and _staff_receives_care(ctx, p, s):
                 out.append(p)  # a staff name is no immunity when the text says she received care
                 continue
-            if p.role not in ("third_party", "unknown") or _authorized_in_comment(ctx, p):
+            if p.role not in ("third_party", "unknown") or _authorized_in_comment(ctx, p) or _not_a_client(ctx, p, s):
                 continue
             window = s.text + (" " + sents[idx + 1].text if idx + 1 < len(sents) else "")
             if "patient_context" in ctx.switches and ctx.lex.regex("patient_context").search(window) and (
@@ -435,6 +435,25 @@ def third_party_patients(ctx: Ctx) -> list[Person]:
                 out.append(p)
         return out
     return _memo(ctx, "third_party", compute)
+
+
+DEIDENTIFIED_RE = re.compile(r"\b(?:not an? (?:real|actual) (?:client|patient|person)|composite|illustrat(?:ed|ion)|ai[- ]generated|"
+                             r"identifying details (?:have been |were )?removed|name withheld|does not describe any (?:single|one|real)|"
+                             r"stock (?:photo|image)|model,? not a (?:client|patient))\b", re.I)
+NOT_CLIENT_RE = re.compile(r"\b(?:giveaway|raffle|contest|sweepstakes|drawing)\b|\bfor (?:the )?(?:catering|photograph\w*|hosting|sponsoring|"
+                           r"the music|music|flowers|the cake|the venue|capturing|donating|partnering|dj\w*)\b|"
+                           r"\b(?:photographer|caterer|florist|sponsor|dj|vendor|partner|chef)\s+(?-i:[A-Z])", re.I)
+
+
+def _not_a_client(ctx: Ctx, p: Person, s: Sentence) -> bool:
+    """Marketing words that are not a client: a heading ("Case Study | ..."), a giveaway winner, a vendor, or any
+    person in a post that says it is a composite or de-identified. Needs `enables: [not_people]`."""
+    if "not_people" not in ctx.switches or not _marketing(ctx) or p.kind == "handle" and not NOT_CLIENT_RE.search(s.text):
+        return False
+    t = ctx.a.text
+    line_start = t.rfind("\n", 0, p.start) + 1
+    heading = not t[line_start:p.start].strip() and re.match(r"[\w\s&'’-]{0,25}[|:]", t[p.end:])
+    return bool(heading or NOT_CLIENT_RE.search(s.text) or DEIDENTIFIED_RE.search(t))
 
 
 def _authorized_in_comment(ctx: Ctx, p: Person) -> bool:
@@ -461,7 +480,23 @@ def _staff_receives_care(ctx: Ctx, p: Person, s: Sentence) -> bool:
         care = "|".join(ctx.lex.alternation(k) for k in ("procedures", "products", "body_areas", "visit_nouns"))
         ctx.cache["staff_care"] = re.compile(STAFF_CARE_RE.format(care=care), re.I)
     rest = ctx.a.text[p.start:s.end]
-    return bool(ctx.cache["staff_care"].search(rest))
+    if ctx.cache["staff_care"].search(rest):
+        return True
+    if "staff_care_more" not in ctx.switches:
+        return False
+    if "staff_care_more_re" not in ctx.cache:
+        care = "|".join(ctx.lex.alternation(k) for k in ("procedures", "products", "body_areas", "visit_nouns"))
+        ctx.cache["staff_care_more_re"] = re.compile(STAFF_CARE_MORE_RE.format(care=care), re.I)
+    more = ctx.cache["staff_care_more_re"]
+    quote = ctx.a.text[max(0, p.start - 300):p.start] if p.attribution else ""
+    return bool(more.search(rest) or quote and re.search(rf"\bmy\s+(?:[\w-]+\s+)?(?:{ctx.lex.alternation('products')}|"
+                                                          rf"{ctx.lex.alternation('procedures')})", quote, re.I))
+
+
+# more ways to say a staff member received care ("wrapped his 6th round of", "getting her first facial")
+STAFF_CARE_MORE_RE = (r"\b(?:wrapped|completed|booked|getting|gets|tries|trying|loves)\s+(?:up\s+)?(?:her|his|their)\s+"
+                      r"(?:[\w-]+\s+){{0,4}}?(?:{care})\b|\b(?:does|did|doing)\s+(?:my|her|his)\s+(?:[\w-]+\s+){{0,2}}?(?:{care})\b|"
+                      r"\b(?:she|he)(?:'s| is) (?:a |our )?(?:client|patient) too\b")
 
 
 PATIENT_CONTEXT = (r"\b(?:she|he|her|his|they|their)\b|['’]s\s+\w+|\b(?:client|patient)\b|\bthank(?:s| you)(?: so much)? (?:to|for)\b|"
@@ -536,6 +571,30 @@ def _addressed_client(rule: Rule, ctx: Ctx) -> Iterator[Hit]:
             yield Hit(f.start, f.end, f.text, pattern="marketing addressed to a named client")
 
 
+@detector("marketing_advice")
+def _marketing_advice(rule: Rule, ctx: Ctx) -> Iterator[Hit]:
+    """Clinical instructions inside marketing, in the sentences about one person it names, describes or answers."""
+    if not _marketing(ctx):
+        return
+    t = ctx.a.text
+    targets = [p.start for p in ctx.a.persons if p.role in ("unknown", "third_party") and "vocative" in p.reasons]
+    targets += [h.start or 0 for h in described_clients(ctx)]
+    targets += [m.start() for m in re.finditer(r"\b(?:you said|you mentioned|you told us|replying to)\b", t, re.I)]
+    near: set[int] = set()
+    for start in targets:
+        i = ctx.a.sentence_index(start)
+        if i is not None:
+            near |= {i, i + 1}
+    for i in sorted(near):
+        if i >= len(ctx.a.sentences):
+            continue
+        s = ctx.a.sentences[i]
+        hits = [(a, b, ev) for a, b, ev in _advice_hits(ctx, s)]
+        hits += [(s.start + m.start(), s.start + m.end(), m.group(0)) for rx in rule.params["_compiled"] for m in rx.finditer(s.text)]
+        for a, b, ev in hits:
+            yield Hit(a, b, ev.strip(), pattern="instruction to one person inside marketing")
+
+
 @detector("addressee_name")
 def _addressee_name(rule: Rule, ctx: Ctx) -> Iterator[Hit]:
     for p in ctx.a.persons:
@@ -597,6 +656,8 @@ def _described(rule: Rule, ctx: Ctx) -> Iterator[Hit]:
 
 def _described_hits(ctx: Ctx) -> Iterator[Hit]:
     """A specific client described by details that together can identify them."""
+    if "not_people" in ctx.switches and DEIDENTIFIED_RE.search(ctx.a.text):
+        return  # "composite, not a real client": the description is of nobody
     for e in ctx.a.spans("INITIALS_WITH_DETAILS"):
         yield Hit(e.start, e.end, e.text, pattern="initials with age or details", score=e.score)
     occ = ctx.lex.alternation("occupations")
@@ -713,8 +774,8 @@ ADDRESSED_CARE_RE = (r"\b(?:your|ur)\s+(?:[\w'-]+\s+){{0,2}}?(?:{care})\b|\bsee 
                      r"\b(?:loved|love|enjoyed) (?:treating|having|seeing) you\b|\bin (?:her|his|my|our) chair\b")
 
 
-ADDRESS_BEFORE_RE = (r"(?:^|[\n.!?]\s*)(?:(?:hi|hey|hello|dear|thanks|thank you|thank u|congrats|congratulations|welcome(?: back)?|"
-                     r"happy birthday|yay|cheers to|shout ?out to)[,!]?\s*)?$")
+ADDRESS_BEFORE_RE = (r"(?:^|[\n.!?]\s*)(?:hi|hey|hello|dear|thanks|thank you|thank u|congrats|congratulations|welcome(?: back)?|"
+                     r"happy birthday|yay|cheers to|shout ?out to)[,!]?\s*$")
 
 
 def addressed_clients(ctx: Ctx) -> list[Person]:
@@ -723,7 +784,9 @@ def addressed_clients(ctx: Ctx) -> list[Person]:
         return []
 
     def compute() -> list[Person]:
-        care = "|".join(ctx.lex.alternation(k) for k in ("procedures", "products", "body_areas", "visit_nouns"))
+        keys = ("procedures", "products", "body_areas", "visit_nouns") + (
+            ("medications", "conditions") if "addressed_meds" in ctx.switches else ())
+        care = "|".join(ctx.lex.alternation(k) for k in keys)
         if not re.search(ADDRESSED_CARE_RE.format(care=care), ctx.a.text, re.I):
             return []
         return [p for p in ctx.a.persons if p.role in ("unknown", "third_party", "addressee") and (
