@@ -245,6 +245,8 @@ SARIF_LEVEL = {"high": "error", "medium": "warning", "low": "note", "info": "non
 
 
 def to_sarif(results: list, scanner, source: str) -> dict[str, Any]:
+    from .normalize import scrub  # a file name that is not UTF-8 must not break the output
+
     rules = [{
         "id": r.id, "name": r.title or r.id, "shortDescription": {"text": r.message},
         "fullDescription": {"text": r.rationale}, "help": {"text": f"{r.remediation}\nCitation: {r.citation}"},
@@ -254,7 +256,7 @@ def to_sarif(results: list, scanner, source: str) -> dict[str, Any]:
     out = []
     for res in results:
         for f in res.findings:
-            loc: dict[str, Any] = {"physicalLocation": {"artifactLocation": {"uri": source}},
+            loc: dict[str, Any] = {"physicalLocation": {"artifactLocation": {"uri": scrub(source)}},
                                    "logicalLocations": [{"name": res.id, "kind": "item"}]}
             if f.start is not None and f.end is not None:
                 loc["physicalLocation"]["region"] = {"charOffset": f.start, "charLength": f.end - f.start}

@@ -6,6 +6,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
+from .normalize import scrub
+
 KINDS = ("post", "reply", "comment", "message")
 CHANNELS = ("instagram", "facebook", "tiktok", "google", "yelp", "website", "email", "sms")
 MARKETING_KINDS = ("post", "message")
@@ -63,6 +65,11 @@ class Item(BaseModel):
             raise ValueError(f"{info.field_name} is {len(v):,} characters; the limit is {MAX_TEXT_CHARS:,}")
         return v
 
+    @field_validator("id", "text", "in_reply_to", "author", "permalink")
+    @classmethod
+    def _scrub(cls, v: str | None) -> str | None:
+        return None if v is None else scrub(v)  # a lone surrogate becomes U+FFFD; the item is still scanned
+
     @property
     def is_marketing(self) -> bool:
         return self.kind in MARKETING_KINDS
@@ -88,6 +95,11 @@ class Finding(BaseModel):
     registry_record: str | None = None
     box: list[int] | None = None
     detail: dict[str, Any] | None = None
+
+    @field_validator("message", "evidence", "source", "suggestion")
+    @classmethod
+    def _scrub(cls, v: str | None) -> str | None:
+        return None if v is None else scrub(v)  # e.g. an image file name that was not UTF-8
 
     def public(self) -> dict[str, Any]:
         """The DESIGN.md output shape (optional keys only when set)."""

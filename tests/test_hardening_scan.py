@@ -200,3 +200,86 @@ def test_hidden_characters_are_reported_from_the_command_line(registered):
     hidden = [f for f in out["findings"] if f["rule_id"] == "PHI901"]
     assert out["verdict"] == "block" and {f["evidence"] for f in hidden} == {"Mari<U+200B>bel", "Quin<U+200B>tanilla"}
     assert all("ZERO WIDTH SPACE" in f["message"] and f["severity"] == "medium" for f in hidden)
+
+
+def _runs(home: Path) -> list[tuple[str, str]]:
+    import sqlite3
+
+    with sqlite3.connect(home / "medspa.db") as db:
+        return list(db.execute("select source, status from runs order by id"))
+
+
+def _stored(home: Path) -> dict[str, str]:
+    import sqlite3
+
+    with sqlite3.connect(home / "medspa.db") as db:
+        return dict(db.execute("select item_id, text from items"))
+
+
+BLOCKING = "Thank you for coming in, Maria! See you soon."
+
+
+def test_lone_surrogate_in_a_batch_line_loses_nothing(tmp_path):
+    """A lone surrogate ("x \\ud800 y" escaped in a JSONL line) aborted `batch` with an internal error: no line
+    stored, no output, the run left `running`. Now that item is scanned (U+FFFD in its place), a line of
+    bytes that are not UTF-8 is reported with its number, and everything else is scanned, stored and written."""
+    home = tmp_path / "home"
+    lines = [json.dumps({"id": "a", "kind": "reply", "channel": "google", "text": BLOCKING}).encode(),
+             b'{"id": "b", "kind": "post", "channel": "instagram", "text": "x \\ud800 y, \\ud83d Botox day!"}',
+             b'{"id": "c", "kind": "post", "text": "caf\xe9"}',
+             json.dumps({"id": "d", "kind": "post", "channel": "instagram", "text": "Holiday hours: closed Dec 25."}).encode()]
+    (tmp_path / "in.jsonl").write_bytes(b"\n".join(lines) + b"\n")
+    r = run("batch", str(tmp_path / "in.jsonl"), "-o", str(tmp_path / "out.jsonl"), "--no-progress", home=home)
+    assert r.returncode == 2, r.stderr[-2000:]  # a bad line: exit 2, after scanning the rest
+    assert b"in.jsonl:3: not valid UTF-8" in r.stderr and b"internal error" not in r.stderr
+    out = {o["id"]: o for o in map(json.loads, (tmp_path / "out.jsonl").read_text(encoding="utf-8").splitlines())}
+    assert set(out) == {"a", "b", "d"} and out["a"]["verdict"] == "block"
+    assert _stored(home)["b"] == "x \ufffd y, \ufffd Botox day!"
+    assert _runs(home) == [("cli-batch", "done")]
+
+
+def test_non_utf8_bytes_in_argv_do_not_abort(tmp_path):
+    """Bytes that are not UTF-8 in the arguments (the text of `check`, the file name given to `batch`)."""
+    home = tmp_path / "home"
+    r = subprocess.run([sys.executable, "-m", "scanner", "check", b"Thanks Mar\xeda, so glad you came in!", "--kind",
+                        "reply", "--format", "json"], cwd=ROOT, capture_output=True, timeout=300,
+                       env={"MEDSPA_SCAN_HOME": str(home), "PATH": "/usr/bin:/bin", "HOME": str(home)})
+    assert r.returncode in (0, 1) and b"internal error" not in r.stderr, r.stderr[-2000:]
+    assert json.loads(r.stdout)["verdict"] in ("pass", "review", "block")
+    name = tmp_path.as_posix().encode() + b"/items-\xff.jsonl"
+    Path(name.decode("utf-8", "surrogateescape")).write_text(
+        json.dumps({"id": "a", "kind": "reply", "text": BLOCKING}) + "\n", encoding="utf-8")
+    r = subprocess.run([sys.executable, "-m", "scanner", "batch", name, "--format", "sarif", "--no-progress"],
+                       cwd=ROOT, capture_output=True, timeout=300,
+                       env={"MEDSPA_SCAN_HOME": str(home), "PATH": "/usr/bin:/bin", "HOME": str(home)})
+    assert r.returncode == 1 and b"internal error" not in r.stderr, r.stderr[-2000:]
+    assert json.loads(r.stdout)["runs"][0]["results"]
+    assert [status for _, status in _runs(home)] == ["done", "done"]
+
+
+def test_truncated_emoji_in_a_graph_post_does_not_stop_the_crawl(tmp_path):
+    """A Graph API post whose message ends in half an emoji ("\\ud83d"): the crawl scans it and the others."""
+    import yaml
+
+    from tests.fixtures.crawl.server import TOKEN, FixtureServer, Resp, fixture
+
+    home = tmp_path / "home"
+    posts = ('{"data": ['
+             '{"id": "104_1", "message": "Glow season is here \\ud83d", "created_time": "2026-11-20T17:00:00+0000",'
+             ' "permalink_url": "https://www.facebook.com/lumamedspa/posts/1"},'
+             '{"id": "104_2", "message": "So proud of Maria Lopez, she had Botox with us last week!",'
+             ' "created_time": "2026-11-21T17:00:00+0000", "permalink_url": "https://www.facebook.com/lumamedspa/posts/2"}'
+             "]}")
+    with FixtureServer() as srv:
+        srv.route("/graph/lumamedspa", fixture("facebook/page.json"))
+        srv.route("/graph/lumamedspa/posts", Resp(200, posts))
+        cfg = tmp_path / "sources.yaml"
+        cfg.write_text(yaml.safe_dump({"sources": [{"name": "fb", "type": "facebook_page", "page_id": "lumamedspa",
+                                                    "base_url": f"{srv.base}/graph", "token_env": "SPA_GRAPH_TOKEN"}]}))
+        r = run("crawl", "--config", str(cfg), "--format", "jsonl", "--no-progress", home=home,
+                env={"SPA_GRAPH_TOKEN": TOKEN})
+    assert r.returncode == 1 and b"internal error" not in r.stderr, r.stderr[-2000:]
+    out = {o["id"]: o for o in map(json.loads, r.stdout.decode().splitlines()) if o}
+    assert set(out) == {"fb:104_1", "fb:104_2"} and out["fb:104_2"]["verdict"] != "pass"
+    assert _stored(home)["fb:104_1"] == "Glow season is here \ufffd"
+    assert [status for _, status in _runs(home)] == ["done"]

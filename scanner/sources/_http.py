@@ -26,6 +26,8 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from ..normalize import scrub_json
+
 log = logging.getLogger(__name__)
 # httpx logs every request URL at INFO; Graph API `paging.next` URLs carry the access token in the query.
 logging.getLogger("httpx").setLevel(logging.WARNING)
@@ -211,7 +213,7 @@ class Http:
         """GET and decode JSON; SourceError names the URL on malformed JSON."""
         r = self.get(url, params, accept="application/json")
         try:
-            return r.json()
+            return scrub_json(r.json())  # "\ud83d" (half an emoji) must not stop the crawl
         except ValueError:
             raise SourceError(f"malformed JSON from {safe_url(url)} (HTTP {r.status_code}, "
                               f"{len(r.content):,} bytes)") from None

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from ..normalize import scrub_json
 from . import FetchContext, Published, SourceError, SourceType, parse_time, register
 
 MAX_FILE_BYTES = 200_000_000
@@ -31,7 +32,7 @@ def _rows(path: Path) -> Iterator[tuple[int, Any]]:
             if not line.strip():
                 continue
             try:
-                yield n, json.loads(line)
+                yield n, scrub_json(json.loads(line))  # lone surrogates become U+FFFD
             except json.JSONDecodeError as exc:
                 yield n, ValueError(f"not valid JSON (column {exc.colno})")
 
