@@ -175,10 +175,8 @@ def copy_button(text: str, label: str = "Copy") -> None:
     """A visible Copy button (not hover-only, works on a phone) that puts `text` on the clipboard."""
     import json
 
-    import streamlit.components.v1 as components
-
-    payload = json.dumps(text).replace("</", "<\\/")
-    components.html(
+    payload = json.dumps(text).replace("<", "\\u003c")  # nothing in the text can close the script
+    st.iframe(
         "<button id='c' style='font:14px sans-serif;padding:7px 14px;border:1px solid #adb5bd;border-radius:8px;"
         "background:#fff;cursor:pointer;width:100%'>&#128203; " + html.escape(label) + "</button><script>"
         f"const t={payload};const b=document.getElementById('c');b.onclick=async()=>{{"

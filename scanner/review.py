@@ -379,13 +379,17 @@ def counts(store: Store) -> dict[str, int]:
         return {src: int(n) for src, n in s.execute(q)}
 
 
-def runs(store: Store, limit: int = 100) -> list[dict[str, Any]]:
+def runs(store: Store, limit: int = 100, sources: tuple[str, ...] | None = None) -> list[dict[str, Any]]:
+    """Runs newest first; `sources` keeps only those (crawls and batches, not one-draft pre-checks)."""
+    q = select(Run).order_by(Run.id.desc()).limit(limit)
+    if sources:
+        q = q.where(Run.source.in_(sources))
     with store.session() as s:
         return [{"id": r.id, "source": r.source, "actor": r.actor, "rule_pack": r.rule_pack, "status": r.status,
                  "started_at": _local(r.started_at).isoformat(timespec="seconds"),
                  "items": int((r.counts or {}).get("items", 0)), "block": int((r.counts or {}).get("block", 0)),
                  "review": int((r.counts or {}).get("review", 0)), "pass": int((r.counts or {}).get("pass", 0))}
-                for r in s.execute(select(Run).order_by(Run.id.desc()).limit(limit)).scalars()]
+                for r in s.execute(q).scalars()]
 
 
 def findings_table(store: Store, run_id: int | None = None, source: str | None = None,
@@ -413,3 +417,32 @@ def findings_table(store: Store, run_id: int | None = None, source: str | None =
                          "scanned_at": _local(it.created_at).isoformat(timespec="seconds"), "status": it.review_status,
                          "permalink": it.permalink or "", "waived": _key(it.content_hash, f.data) in waivers})
     return rows
+
+
+def published_rows(store: Store, run_id: int | None = None, source: str | None = None,
+                   since: date | None = None, until: date | None = None) -> list[dict[str, Any]]:
+    """One row per (item, category of its high or medium findings) for content that was published or
+    submitted: crawls, reply-gate and command-line scans, and pre-checks sent for approval, never a
+    pre-check draft nobody submitted. Charts count distinct items (`pk`), not findings."""
+    q = (select(StoredItem.id, StoredItem.item_id, StoredItem.run_id, StoredItem.source, StoredItem.channel,
+                StoredItem.kind, StoredItem.created_at, StoredItem.review_status, StoredItem.permalink,
+                StoredItem.verdict, StoredFinding.category, func.max(StoredFinding.severity == "high"),
+                func.count(StoredFinding.id))
+         .join(StoredFinding, StoredFinding.item_pk == StoredItem.id)
+         .where(StoredFinding.severity.in_(("high", "medium")), StoredItem.review_status != "draft")
+         .group_by(StoredItem.id, StoredFinding.category))
+    if run_id:
+        q = q.where(StoredItem.run_id == run_id)
+    if source:
+        q = q.where(StoredItem.source == source)
+    if since:
+        q = q.where(StoredItem.created_at >= _utc_start(since))
+    if until:
+        q = q.where(StoredItem.created_at < _utc_start(until + timedelta(days=1)))
+    with store.session() as s:
+        return [{"pk": pk, "item": iid, "run": run, "source": src, "channel": chan, "kind": kind,
+                 "week": _local(at).strftime("%G-W%V"), "scanned_at": _local(at).isoformat(timespec="minutes"),
+                 "status": status, "permalink": link or "", "verdict": verdict, "category": cat,
+                 "severity": "high" if high else "medium", "findings": int(n)}
+                for pk, iid, run, src, chan, kind, at, status, link, verdict, cat, high, n
+                in s.execute(q.order_by(StoredItem.id.desc()))]

@@ -471,19 +471,32 @@ def test_queue_filters_by_source_channel_category(demo, store):
 
 
 # -- published scans ---------------------------------------------------------------------------------
-def test_scans_charts_drilldown_and_csv(demo, store):
+def test_scans_count_published_items_not_drafts_and_drill_down(demo, store):
+    from scanner import review
+
+    pre = page("precheck.py", "marketer", "marketing").run()  # an unsubmitted draft with many findings
+    _check(pre, "Sarah, Megan and Chloe loved their lip filler, Botox and CoolSculpting! See you at your "
+                "touch-ups, ladies!", kind="post", channel="instagram")
+    draft_pk = pre.session_state["last_check"]["pk"]
     at = page("scans.py").run()
     assert not at.exception, at.exception
-    assert len(at.get("vega_lite_chart")) == 3  # by category, channel and week
-    assert at.get("download_button")
+    assert len(at.get("vega_lite_chart")) == 3  # by problem, channel and week
+    published = {r["pk"] for r in review.published_rows(store)}
+    assert draft_pk not in published
+    assert at.metric[0].value == str(len(published))  # items, not findings
+    table = at.dataframe[0].value
+    assert "open" in table.columns and all(o.startswith("queue?item=") for o in table["open"])
+    charts = "".join(c.proto.spec for c in at.get("vega_lite_chart"))
+    assert "#e03131" not in charts and '"field": "problem"' in charts and '"field": "category"' not in charts
     at.selectbox(key="s_source").select("crawl").run()
-    at.selectbox(key="s_cat").select("treatment_disclosure").run()
-    df = at.dataframe[-1].value
-    assert len(df) and set(df["source"]) == {"crawl"} and set(df["category"]) == {"treatment_disclosure"}
-    assert any("demo-14" in o for o in at.selectbox(key="s_item").options)
-    at.selectbox(key="s_item").select(_queue_item(store, "demo-14")["pk"]).run()
-    assert "laser hair removal" in texts(at)
-    assert at.get("link_button")[0].proto.url.startswith("https://g.page/")
+    at.selectbox(key="s_cat").select("Reveals a treatment").run()
+    df = at.dataframe[0].value
+    assert len(df) and set(df["source"]) == {"published (crawl)"}
+    assert all("Reveals a treatment" in p for p in df["problems"])
+    assert "demo-14" in set(df["item"])
+    assert at.get("download_button")
+    runs = at.dataframe[-1].value
+    assert set(runs["source"]) <= {"published (crawl)", "reply gate", "command line"}  # no pre-check "runs"
 
 
 # -- registry ----------------------------------------------------------------------------------------

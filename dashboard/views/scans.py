@@ -1,115 +1,121 @@
-"""Published scans (compliance, admin): the runs (crawls, reply-gate batches, command-line and dashboard
-checks), findings by category, channel and week as charts, a drill-down from a chart's slice to the items,
-and CSV export."""
+"""Published scans (compliance, admin): what went out or was sent for approval (crawls of published content,
+reply-gate and command-line batches, submitted pre-checks; never an unsubmitted draft), counted in items,
+not findings. Charts by problem, channel and week in blues (red stays for "block"); click a bar to drill
+down to the items and open one; the runs (crawls and batches); CSV export of the rows shown."""
 from __future__ import annotations
 
 import sys
 from datetime import date, timedelta
 from pathlib import Path
+from typing import Any
 
 import altair as alt
 import pandas as pd
 import streamlit as st
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # dashboard/ when a page runs alone
-from _common import (
-    REVIEWERS,
-    finding_title,
-    get_rule_pack,
-    require,
-    show_finding,
-    store,
-    text_box,
-    verdict_badge,
-)
+from _common import REVIEWERS, compact_top, require, store
+from _explain import category_label
 
 from scanner import review
 
-SEVERITY_COLORS = alt.Scale(domain=["high", "medium"], range=["#e03131", "#f08c00"])
+SEVERITY_COLORS = alt.Scale(domain=["high", "medium"], range=["#1864ab", "#74c0fc"])  # not the severity red
+RUN_SOURCES = ("crawl", "api", "cli")
+ALL = "all"
 
 require(*REVIEWERS)
-st.title("Published scans and runs")
+compact_top()
+st.title("Published scans")
+st.caption("Content that was published or sent for approval. Numbers are items (a post with three problems "
+           "counts once per problem type).")
 s = store()
-runs = pd.DataFrame(review.runs(s))
-if runs.empty:
-    st.info("No runs yet. Run `medspa-scan crawl --config sources.yaml`, scan a batch, or pre-check a draft.")
-    st.stop()
 
-ALL = "all"
 c1, c2, c3, c4 = st.columns(4)
-source = c1.selectbox("Source", [ALL, "crawl", "api", "cli", "dashboard"], key="s_source",
-                      format_func=lambda x: review.SOURCES.get(x, x))
-run_ids = runs[runs["source"] == source]["id"].tolist() if source != ALL else runs["id"].tolist()
-run_choice = c2.selectbox("Run", [ALL, *run_ids], key="s_run")
+source = c1.selectbox("Source", [ALL, *RUN_SOURCES, "dashboard"], key="s_source",
+                      format_func=lambda x: {"dashboard": "pre-check (submitted)"}.get(x, review.SOURCES.get(x, x)))
+runs = pd.DataFrame(review.runs(s, sources=RUN_SOURCES if source in (ALL, "dashboard") else (source,)))
+run_ids = [] if runs.empty or source == "dashboard" else runs["id"].tolist()
+run_choice = c2.selectbox("Run", [ALL, *run_ids], key="s_run", format_func=lambda r: r if r == ALL else (
+    lambda row: f"#{r} {review.SOURCES.get(row.source, row.source)} {row.started_at[:16].replace('T', ' ')}")(
+        runs.set_index("id").loc[r]))
 since = c3.date_input("From", value=date.today() - timedelta(days=180), key="s_since")
 until = c4.date_input("To", value=date.today(), key="s_until")
 
-with st.expander(f"Runs ({len(runs)})", expanded=False):
-    st.dataframe(runs, hide_index=True)
-
-rows = pd.DataFrame(review.findings_table(s, run_id=None if run_choice == ALL else int(run_choice),
+rows = pd.DataFrame(review.published_rows(s, run_id=None if run_choice == ALL else int(run_choice),
                                           source=None if source == ALL else source, since=since, until=until))
 if rows.empty:
-    st.success("No high or medium findings for this selection.")
-    st.stop()
+    st.success("No published or submitted content with problems for this selection.")
+else:
+    rows["problem"] = rows["category"].map(category_label)
+    m1, m2, m3, m4 = st.columns(4)
+    m1.metric("Items with problems", rows["pk"].nunique())
+    m2.metric("Would be blocked", rows[rows["verdict"] == "block"]["pk"].nunique())
+    m3.metric("Still open", rows[rows["status"] == "open"]["pk"].nunique())
+    m4.metric("Channels", rows["channel"].nunique())
 
-m1, m2, m3, m4 = st.columns(4)
-m1.metric("Findings", len(rows))
-m2.metric("High", int((rows["severity"] == "high").sum()))
-m3.metric("Items affected", rows["pk"].nunique())
-m4.metric("Waived", int(rows["waived"].sum()))
+    def bar(field: str, title: str, name: str) -> alt.Chart:
+        pick = alt.selection_point(fields=[field], name=name)
+        return alt.Chart(rows, title=title).mark_bar().encode(
+            y=alt.Y(f"{field}:N", sort="-x", title=None, axis=alt.Axis(labelLimit=260)),
+            x=alt.X("distinct(pk):Q", title="items"),
+            color=alt.Color("severity:N", scale=SEVERITY_COLORS, legend=alt.Legend(orient="bottom", title="worst")),
+            opacity=alt.condition(pick, alt.value(1.0), alt.value(0.35)),
+            tooltip=[alt.Tooltip(f"{field}:N"), "severity:N", alt.Tooltip("distinct(pk):Q", title="items")],
+        ).add_params(pick)
 
+    def picked(event: Any, name: str, field: str) -> str | None:
+        try:
+            chosen = event.selection[name]
+        except (AttributeError, KeyError, TypeError):
+            return None
+        return chosen[0].get(field) if chosen else None
 
-def bar(field: str, title: str, sort: str | list[str] = "-x") -> alt.Chart:
-    return alt.Chart(rows, title=title).mark_bar().encode(
-        y=alt.Y(f"{field}:N", sort=sort, title=None),
-        x=alt.X("count():Q", title="findings"),
-        color=alt.Color("severity:N", scale=SEVERITY_COLORS, legend=alt.Legend(orient="bottom")),
-        tooltip=[f"{field}:N", "severity:N", "count():Q"])
+    g1, g2 = st.columns(2)
+    ev_cat = g1.altair_chart(bar("problem", "By problem (click a bar)", "pick_problem"), width="stretch",
+                             on_select="rerun", key="chart_problem")
+    ev_chan = g2.altair_chart(bar("channel", "By channel (click a bar)", "pick_channel"), width="stretch",
+                              on_select="rerun", key="chart_channel")
+    weekly = alt.Chart(rows, title="By week").mark_bar().encode(
+        x=alt.X("week:O", title="ISO week", sort="ascending"), y=alt.Y("distinct(pk):Q", title="items"),
+        color=alt.Color("problem:N", scale=alt.Scale(scheme="tableau10"),
+                        legend=alt.Legend(orient="bottom", columns=3, labelLimit=260, title=None)),
+        tooltip=["week:O", "problem:N", alt.Tooltip("distinct(pk):Q", title="items")])
+    st.altair_chart(weekly, width="stretch")
 
+    st.subheader("Drill down")
+    d1, d2, d3, d4 = st.columns(4)
+    f_cat = d1.selectbox("Problem", [ALL, *sorted(rows["problem"].unique())], key="s_cat")
+    f_chan = d2.selectbox("Channel", [ALL, *sorted(rows["channel"].unique())], key="s_chan")
+    f_week = d3.selectbox("Week", [ALL, *sorted(rows["week"].unique(), reverse=True)], key="s_week")
+    f_sev = d4.selectbox("Worst severity", [ALL, "high", "medium"], key="s_sev")
+    f_cat = picked(ev_cat, "pick_problem", "problem") or f_cat  # a clicked bar wins over the list
+    f_chan = picked(ev_chan, "pick_channel", "channel") or f_chan
+    sel = rows
+    for col, val in (("problem", f_cat), ("channel", f_chan), ("week", f_week), ("severity", f_sev)):
+        if val != ALL:
+            sel = sel[sel[col] == val]
+    items = (sel.groupby("pk", sort=False)
+             .agg(item=("item", "first"), source=("source", "first"), channel=("channel", "first"),
+                  kind=("kind", "first"), scanned=("scanned_at", "first"), status=("status", "first"),
+                  problems=("problem", lambda v: ", ".join(sorted(set(v)))), permalink=("permalink", "first"))
+             .reset_index())
+    items["source"] = items["source"].map(lambda x: review.SOURCES.get(x, x))
+    items["scanned"] = items["scanned"].str.replace("T", " ")
+    items["open"] = items["pk"].map(lambda pk: f"queue?item={pk}")
+    shown = [f"problem {f_cat}" if f_cat != ALL else "", f"channel {f_chan}" if f_chan != ALL else ""]
+    st.caption(f"{len(items)} item(s)" + (" · " + " · ".join(x for x in shown if x) if any(shown) else ""))
+    st.dataframe(items.drop(columns=["pk"]), hide_index=True,
+                 column_config={"permalink": st.column_config.LinkColumn("published at"),
+                                "open": st.column_config.LinkColumn("open", display_text="open item")})
+    st.download_button("Export CSV", items.drop(columns=["pk", "open"]).to_csv(index=False).encode("utf-8"),
+                       file_name=f"published-scans-{date.today().isoformat()}.csv", mime="text/csv",
+                       icon=":material/download:")
 
-g1, g2 = st.columns(2)
-g1.altair_chart(bar("category", "By category"), width="stretch")
-g2.altair_chart(bar("channel", "By channel"), width="stretch")
-weekly = alt.Chart(rows, title="By week").mark_bar().encode(
-    x=alt.X("week:O", title="ISO week", sort="ascending"), y=alt.Y("count():Q", title="findings"),
-    color=alt.Color("category:N", legend=alt.Legend(orient="bottom", columns=3)),
-    tooltip=["week:O", "category:N", "count():Q"])
-st.altair_chart(weekly, width="stretch")
-
-st.subheader("Drill down")
-d1, d2, d3, d4 = st.columns(4)
-f_cat = d1.selectbox("Category", [ALL, *sorted(rows["category"].unique())], key="s_cat")
-f_chan = d2.selectbox("Channel", [ALL, *sorted(rows["channel"].unique())], key="s_chan")
-f_week = d3.selectbox("Week", [ALL, *sorted(rows["week"].unique(), reverse=True)], key="s_week")
-f_sev = d4.selectbox("Severity", [ALL, "high", "medium"], key="s_sev")
-sel = rows
-for col, val in (("category", f_cat), ("channel", f_chan), ("week", f_week), ("severity", f_sev)):
-    if val != ALL:
-        sel = sel[sel[col] == val]
-st.caption(f"{len(sel)} finding(s) in {sel['pk'].nunique()} item(s)")
-st.dataframe(sel.drop(columns=["pk"]), hide_index=True,
-             column_config={"permalink": st.column_config.LinkColumn("permalink")})
-st.download_button("Export CSV", sel.drop(columns=["pk"]).to_csv(index=False).encode("utf-8"),
-                   file_name=f"findings-{date.today().isoformat()}.csv", mime="text/csv", icon=":material/download:")
-
-items = sel.drop_duplicates("pk")
-labels = {int(r.pk): f"{r.item} · {r.kind}/{r.channel} · {r.source} · {r.scanned_at}" for r in items.itertuples()}
-pick = st.selectbox("Open an item", [None, *labels], format_func=lambda pk: "—" if pk is None else labels[pk],
-                    key="s_item")
-if pick is not None:
-    it = review.get_item(s, int(pick))
-    if it is not None:
-        verdict_badge(it["verdict"], it["effective_verdict"])
-        st.caption(f"status {it['status']} · {review.SOURCES.get(it['source'], it['source'])}")
-        if str(it["permalink"] or "").startswith(("https://", "http://")):
-            st.link_button("Open the published item", it["permalink"], icon=":material/open_in_new:")
-        if it["text"]:
-            text_box(it["text"], it["findings"])
-        pack = get_rule_pack()
-        for n, f in enumerate(it["findings"], start=1):
-            if f["severity"] != "info":
-                with st.expander(finding_title(n, f)):
-                    show_finding(n, f, pack.get(f["rule_id"]), show_record=True)
-        if it["status"] == "open":
-            st.caption("It is still open: decide on it in the Review queue.")
+with st.expander(f"Runs: crawls and batches ({len(runs)})"):
+    if runs.empty:
+        st.caption("No crawls or batches yet: `medspa-scan crawl --config sources.yaml` or `medspa-scan batch`.")
+    else:
+        view = runs.assign(source=runs["source"].map(lambda x: review.SOURCES.get(x, x)),
+                           started=runs["started_at"].str.replace("T", " "))
+        st.dataframe(view, hide_index=True, column_order=["id", "started", "source", "actor", "status", "items",
+                                                          "block", "review", "pass"])
