@@ -258,7 +258,8 @@ def personal(ctx: Ctx, s: Sentence) -> bool:
     return known[s.start]
 
 
-SOMEONE_RE = re.compile(r"\b(?:you|your|yours|he|she|him|her|his|they|their|who|is that)\b|@\w|\b(?-i:[A-Z][a-z]+ [A-Z])", re.I)
+SOMEONE_RE = re.compile(r"\b(?:you|your|yours|he|she|him|her|his|they|their|who|is that)\b|@\w|(?<=[a-z,] )(?-i:[A-Z][a-z]+ [A-Z][a-z]+)", re.I)
+SOMEONE_NOT_YOU_RE = re.compile(r"\b(?:your|yours|he|she|him|her|his|they|their|who|is that)\b|@\w|(?<=[a-z,] )(?-i:[A-Z][a-z]+ [A-Z][a-z]+)", re.I)
 FIRST_PERSON_RE = re.compile(r"\b(?:i|i'm|im|i've|ive|i'd|my|me|mine|myself)\b", re.I)
 
 
@@ -268,7 +269,8 @@ def _answers_general_question(ctx: Ctx) -> bool:
     Needs `enables: [general_questions]`."""
     review = ctx.item.in_reply_to or ""
     return ("general_questions" in ctx.switches and ctx.item.kind in ("reply", "comment") and "?" in review
-            and not FIRST_PERSON_RE.search(review) and not SOMEONE_RE.search(review))
+            and not FIRST_PERSON_RE.search(review)
+            and not (SOMEONE_NOT_YOU_RE if "generic_you" in ctx.switches else SOMEONE_RE).search(review))
 
 
 def _answers_own_situation(ctx: Ctx) -> bool:
@@ -422,9 +424,12 @@ def third_party_patients(ctx: Ctx) -> list[Person]:
                 continue
             if p.role not in ("third_party", "unknown") or _authorized_in_comment(ctx, p) or _not_a_client(ctx, p, s):
                 continue
+            to = recipient(ctx) if "one_to_one" in ctx.switches else None
+            if to and re.sub(r"^(?:mr|mrs|ms|miss|sra|sr|dr)\.?\s+", "", p.text, flags=re.I).split()[:1] == [to]:
+                continue  # the person the message is written to
             window = s.text + (" " + sents[idx + 1].text if idx + 1 < len(sents) else "")
             if "patient_context" in ctx.switches and ctx.lex.regex("patient_context").search(window) and (
-                    _care_context(ctx, window)):
+                    _care_context(ctx, window)) or "care_verbs" in ctx.switches and re.search(CARE_VERB_RE, window, re.I):
                 out.append(p)
                 continue
             if p.kind == "handle" and ctx.item.kind in ("post", "message") or p.attribution or re.search(PATIENT_CONTEXT, window, re.I) and (
@@ -443,6 +448,11 @@ DEIDENTIFIED_RE = re.compile(r"\b(?:not an? (?:real|actual) (?:client|patient|pe
 NOT_CLIENT_RE = re.compile(r"\b(?:giveaway|raffle|contest|sweepstakes|drawing)\b|\bfor (?:the )?(?:catering|photograph\w*|hosting|sponsoring|"
                            r"the music|music|flowers|the cake|the venue|capturing|donating|partnering|dj\w*)\b|"
                            r"\b(?:photographer|caterer|florist|sponsor|dj|vendor|partner|chef)\s+(?-i:[A-Z])", re.I)
+
+
+CARE_VERB_RE = (r"\b(?:is being|was|were|been|got|gets|is|are) (?:treated|seen|booked|scheduled)\b|\b(?:saw|treated|injected) (?:him|her|them)\b|"
+                r"\bwas (?:at|in) (?:our|the)\b|\bis in with\b|\bcame back (?:benign|negative|positive|normal|clear)\b|\bgot (?:drips|extra|a|an|her|his)\b|"
+                r"\b(?:started|finished|chose|cancell?ed|comes in|came in)\b|\bfor (?:her|his) (?:[\w-]+ )?(?:appointment|visit|session|treatment)\b")
 
 
 def _not_a_client(ctx: Ctx, p: Person, s: Sentence) -> bool:
@@ -507,7 +517,7 @@ PATIENT_CONTEXT = (r"\b(?:she|he|her|his|they|their)\b|['’]s\s+\w+|\b(?:client
 @detector("third_party")
 def _third_party(rule: Rule, ctx: Ctx) -> Iterator[Hit]:
     """Someone other than the addressee or recipient, named with their care."""
-    if ctx.item.kind == "post" or (ctx.item.kind == "message" and not ctx.a.greeting_recipient):
+    if ctx.item.kind == "post" or (ctx.item.kind == "message" and not recipient(ctx)):
         return  # marketing features are judged by the registry rules
     for p in third_party_patients(ctx):
         yield Hit(p.start, p.end, p.text, pattern=f"{p.kind} with care details")
@@ -795,7 +805,25 @@ def addressed_clients(ctx: Ctx) -> list[Person]:
 
 
 def _marketing(ctx: Ctx) -> bool:
-    return ctx.item.kind == "post" or (ctx.item.kind == "message" and not ctx.a.greeting_recipient)
+    return ctx.item.kind == "post" or (ctx.item.kind == "message" and not recipient(ctx))
+
+
+ONE_TO_ONE_RE = re.compile(
+    r"(?:^|\n|:\s*)(?:(?i:hi|hello|hey|dear|hola|buenos días|message for|reminder for|for|thanks?|thank you|welcome|happy birthday|"
+    r"congrats|congratulations)\b[^\n.!?]{0,40}?[ ,]\s*|subject:[^\n]{0,60}?,\s*)"
+    r"(?:(?i:mr|mrs|ms|miss|sra|sr|dr|professor|prof)\.?\s+)?(?P<name>[A-Z][a-z]+)(?:\s+[A-Z][a-z]+)?\s*[,!:.]")
+
+
+def recipient(ctx: Ctx) -> str | None:
+    """The one person a message is addressed to: the greeting the text analysis found, or (with `enables:
+    [one_to_one]`) a name the first lines speak to ("Thanks for coming in, Talia!", "Subject: ..., Noa!")."""
+    if ctx.a.greeting_recipient or "one_to_one" not in ctx.switches or ctx.item.kind != "message":
+        return ctx.a.greeting_recipient
+    if "recipient" not in ctx.cache:
+        m = ONE_TO_ONE_RE.search(ctx.a.text[:300])
+        name = m.group("name") if m else None
+        ctx.cache["recipient"] = name if name and name.lower() not in ("subject", "reminder", "reply", "thanks") else None
+    return ctx.cache["recipient"]
 
 
 def feature_decisions(ctx: Ctx) -> list[tuple[Feature, Any]]:
