@@ -5,6 +5,7 @@ waivers, charts and drill-down, registry changes, rules and the audit log."""
 from __future__ import annotations
 
 import time
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -500,21 +501,51 @@ def test_scans_count_published_items_not_drafts_and_drill_down(demo, store):
 
 
 # -- registry ----------------------------------------------------------------------------------------
-def test_registry_lists_statuses_and_revokes(demo, store):
+def test_registry_lists_people_by_expiry_and_revokes_by_name_after_confirming(demo, store):
     from scanner import audit
     from scanner.registry import Registry
 
     at = page("registry.py").run()
+    assert not at.exception, at.exception
     table = at.dataframe[0].value
-    status = dict(zip(table["patient_id"], table["status"], strict=True))
+    assert list(table.columns[:3]) == ["expires", "status", "name"]  # expiry first
+    status = dict(zip(table["id"], table["status"], strict=True))
     assert status["D001"] == "valid" and status["D003"] == "expired" and status["D004"] == "revoked"
+    assert "before/after photos" in set(table.loc[table["id"] == "D001", "covers"].iloc[0].split(", "))
+    assert "#ffe3e3" in at.dataframe[0].proto.arrow_data.styler.styles  # coloured by status
+    assert "Noah Bennett (D002)" in at.selectbox(key="revoke_pid").format_func("D002")
     at.selectbox(key="revoke_pid").select("D002")
     at.text_input(key="revoke_reason").input("revocation letter received")
-    next(b for b in at.form_submit_button if b.label == "Revoke").click().run()
-    assert any("Revoked D002" in s.value for s in at.success)
+    at.button(key="revoke_ask").click().run()
+    assert any("Noah Bennett" in w.value for w in at.warning)  # asks first
+    assert next(r for r in Registry.all_records(store) if r.patient_id == "D002").revoked_on is None
+    at.button(key="revoke_yes").click().run()
+    assert any("Revoked Noah Bennett (D002)" in x.value for x in at.success)
     assert next(r for r in Registry.all_records(store) if r.patient_id == "D002").revoked_on is not None
     last = audit.entries(store, limit=1)[0]
     assert (last["actor"], last["action"], last["target"]) == ("manager", "registry.revoke", "D002")
+
+
+def test_registry_form_adds_a_new_client_and_renews_an_expired_one(demo, store):
+    from scanner.registry import Registry
+
+    at = page("registry.py").run()
+    at.text_input(key="add_name").input("Priya Nair")
+    at.text_input(key="add_id").input("D200")
+    at.multiselect(key="add_purposes").select("testimonial")
+    next(b for b in at.form_submit_button if b.label == "Save authorization").click().run()
+    assert any("Saved an authorization for Priya Nair (D200)" in x.value for x in at.success), [e.value for e in at.error]
+    at.selectbox(key="add_pid").select("D003")  # Hazel Park, expired in 2023
+    at.multiselect(key="add_purposes").select("before_after_photos")
+    next(b for b in at.form_submit_button if b.label == "Save authorization").click().run()
+    assert any("Hazel Park (D003)" in x.value for x in at.success), [e.value for e in at.error]
+    statuses = {r.status(date.today()) for r in Registry.all_records(store) if r.patient_id == "D003"}
+    assert "valid" in statuses
+    at = page("registry.py").run()
+    at.text_input(key="add_id").input("D201")  # a new client without a name
+    at.multiselect(key="add_purposes").select("testimonial")
+    next(b for b in at.form_submit_button if b.label == "Save authorization").click().run()
+    assert any("Not saved: full_name" in e.value for e in at.error), [e.value for e in at.error]
 
 
 def test_registry_import_reports_the_bad_row_and_imports_a_good_file(demo, store):
@@ -543,9 +574,9 @@ def test_registry_enroll_photo(demo, store):
     at.selectbox(key="enroll_pid").select("D001")
     at.file_uploader(key="enroll_photo").upload("camila.jpg", photo.read_bytes(), "image/jpeg").run()
     next(b for b in at.button if b.label == "Enroll").click().run()
-    assert any("Enrolled a photo for D001" in s.value for s in at.success), [e.value for e in at.error]
+    assert any("Enrolled a photo for Camila Reyes (D001)" in s.value for s in at.success), [e.value for e in at.error]
     table = at.dataframe[0].value
-    assert int(table.set_index("patient_id").loc["D001", "photos"]) >= 1
+    assert int(table.set_index("id").loc["D001", "photos"]) >= 1
 
 
 # -- rules and audit ---------------------------------------------------------------------------------
