@@ -43,8 +43,10 @@ COMMON_KEYS: dict[str, str] = {
     "name": "name", "type": "type", "token_env": "env", "token": "secret", "base_url": "url",
     "timeout": "float", "retries": "int0", "backoff": "float0", "max_retry_wait": "float0",
     "max_image_mb": "float", "images": "bool", "max_images": "int", "enabled": "bool",
+    "max_body_mb": "float", "max_request_seconds": "float", "max_source_seconds": "float",
 }
-DEFAULTS_KEYS = ("timeout", "retries", "backoff", "max_retry_wait", "max_image_mb", "images", "max_images")
+DEFAULTS_KEYS = ("timeout", "retries", "backoff", "max_retry_wait", "max_image_mb", "images", "max_images",
+                 "max_body_mb", "max_request_seconds", "max_source_seconds")
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,59}")
 ENV_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 MAX_IMAGES = 30
@@ -445,7 +447,10 @@ def _http_for(src: Source, limiter: Any, stats: Any, timeout: float) -> Http:
         log.warning("source %s has no token (token_env); the API will probably refuse it", src.name)
     opts = HttpOptions(timeout=float(src.get("timeout", timeout)), retries=int(src.get("retries", 3)),
                        backoff=float(src.get("backoff", 0.5)), max_retry_wait=float(src.get("max_retry_wait", 60)),
-                       max_image_bytes=int(float(src.get("max_image_mb", 15)) * 1_000_000))
+                       max_image_bytes=int(float(src.get("max_image_mb", 15)) * 1_000_000),
+                       max_body_bytes=int(float(src.get("max_body_mb", 50)) * 1_000_000),
+                       max_request_seconds=float(src.get("max_request_seconds", 60)),
+                       max_source_seconds=float(src.get("max_source_seconds", 900)))
     return Http(opts, token=token, api_origin=origin(base) if base else None, limiter=limiter, stats=stats)
 
 

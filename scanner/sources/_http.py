@@ -3,6 +3,12 @@ timeouts, connection errors, 429, 5xx and the Graph API's throttling codes (hono
 one concurrency limit shared by every source, bearer tokens sent only to the API's own origin and never
 written to messages or logs, JSON decoding with clear errors, and image downloads with type and size
 checks into a content-addressed cache (an unchanged picture keeps the same path from week to week).
+
+Bounds (a hostile or broken server cannot exhaust memory or hold the crawl): every body is streamed
+and cut off past `max_body_bytes`, counted both as sent (compressed) and as decoded (a gzip bomb stops
+at the limit); every request has a total deadline (`max_request_seconds`, enforced by shutting the
+socket down, so a server trickling a byte every few seconds cannot keep a read alive) and every
+source a total budget (`max_source_seconds`) covering its requests and retry waits.
 """
 from __future__ import annotations
 
@@ -12,11 +18,12 @@ import hashlib
 import logging
 import os
 import random
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -108,6 +115,58 @@ class HttpOptions:
     backoff: float = 0.5
     max_retry_wait: float = 60.0
     max_image_bytes: int = 15_000_000
+    max_body_bytes: int = 50_000_000  # a sitemap's own limit is 50 MB uncompressed
+    max_request_seconds: float = 60.0  # one request, headers to last byte, whatever the server's pace
+    max_source_seconds: float = 900.0  # every request and retry wait of one source
+
+
+class Deadline:
+    """A request's total time limit. When it passes, the request's socket is shut down, so a read blocked
+    on a server that trickles bytes returns at once. The socket is learnt from httpcore's trace hook
+    (every request opens its own connection: keep-alive is off, see `Http`)."""
+
+    def __init__(self, seconds: float):
+        self.seconds = max(0.0, seconds)
+        self.fired = False
+        self._sock: Any = None
+        self._lock = threading.Lock()
+        self._timer = threading.Timer(self.seconds, self._fire)
+        self._timer.daemon = True
+
+    def trace(self, event: str, info: dict[str, Any]) -> None:
+        if event in ("connection.connect_tcp.complete", "connection.start_tls.complete"):
+            stream = info.get("return_value")
+            sock = stream.get_extra_info("socket") if stream is not None else None
+            with self._lock:
+                self._sock = sock
+                if self.fired:
+                    self._shutdown()
+
+    def _fire(self) -> None:
+        with self._lock:
+            self.fired = True
+            self._shutdown()
+
+    def _shutdown(self) -> None:
+        if self._sock is not None:
+            with suppress(OSError):
+                self._sock.shutdown(socket.SHUT_RDWR)
+
+    def __enter__(self) -> Deadline:
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._timer.cancel()
+
+
+class TooLarge(SourceError):
+    """A body over the size limit (not retried: it will be as large next time). `size` says how large,
+    e.g. "300,003 bytes; the limit is 300,000"."""
+
+    def __init__(self, size: str, url: str):
+        super().__init__(f"the answer is too large ({size}) from {safe_url(url)}")
+        self.size = size
 
 
 IMAGE_TYPES = {  # content type -> extension; the image pipeline's allow-list (SVG is handled as text)
@@ -157,8 +216,11 @@ class Http:
         self.limiter = limiter or Limiter(4)
         self.stats = stats or Stats()
         t = float(self.opt.timeout)
+        self.ends_at = time.monotonic() + float(self.opt.max_source_seconds)
+        # no keep-alive: each request has its own connection, which its Deadline can shut down
         self.client = httpx.Client(timeout=httpx.Timeout(t, connect=min(t, 10.0)), follow_redirects=True,
-                                   headers={"User-Agent": USER_AGENT}, max_redirects=5)
+                                   headers={"User-Agent": USER_AGENT}, max_redirects=5,
+                                   limits=httpx.Limits(max_keepalive_connections=0))
 
     def close(self) -> None:
         self.client.close()
@@ -180,22 +242,59 @@ class Http:
         return h
 
     # -- requests ------------------------------------------------------------------------------------
+    def _deadline(self, url: str) -> Deadline:
+        """The next request's deadline: its own limit or what is left of the source's, whichever is first."""
+        left = self.ends_at - time.monotonic()
+        if left <= 0:
+            raise SourceError(f"the source used up its {self.opt.max_source_seconds:g} s (max_source_seconds) "
+                              f"before {safe_url(url)}")
+        return Deadline(min(float(self.opt.max_request_seconds), left))
+
+    def _read_body(self, r: httpx.Response, url: str, dl: Deadline, limit: int) -> bytes:
+        """The decoded body, refusing more than `limit` bytes sent or decoded, or a passed deadline."""
+        declared = r.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > limit:
+            raise TooLarge(f"{int(declared):,} bytes; the limit is {limit:,}", url)
+        data = bytearray()
+        try:
+            for chunk in r.iter_bytes():
+                data.extend(chunk)
+                if len(data) > limit or r.num_bytes_downloaded > limit:
+                    raise TooLarge(f"more than {limit:,} bytes"
+                                   f"{' once decompressed' if len(data) > r.num_bytes_downloaded else ''}", url)
+                if dl.fired:
+                    break
+        except httpx.HTTPError:
+            if not dl.fired:
+                raise
+        if dl.fired:
+            raise httpx.ReadTimeout("deadline")
+        return bytes(data)
+
     def get(self, url: str, params: dict[str, Any] | None = None, accept: str = "*/*") -> httpx.Response:
-        """GET with retries; the body is read. SourceError when it gives up or the answer is a 4xx."""
+        """GET with retries; the body is read within the size and time limits. SourceError when it gives
+        up, the answer is a 4xx or too large, or the source's time is up."""
         problem = "not fetched"
         for n in range(self.opt.retries + 1):
             asked: float | None = None
             r: httpx.Response | None = None
             with self.limiter.slot():
                 t = time.perf_counter()
+                dl = self._deadline(url)
                 try:
-                    r = self.client.get(url, params=params, headers=self._headers(url, accept))
-                except httpx.TimeoutException:
-                    problem = f"timed out after {self.opt.timeout:g} s"
+                    with dl, self.client.stream("GET", url, params=params, headers=self._headers(url, accept),
+                                                extensions={"trace": dl.trace}) as resp:
+                        body = self._read_body(resp, url, dl, int(self.opt.max_body_bytes))
+                        resp._content = body  # what .content, .text and .json() read (httpx's own cache)
+                        r = resp
                 except httpx.TooManyRedirects:
                     raise SourceError(f"too many redirects from {safe_url(url)}") from None
                 except httpx.HTTPError as exc:
-                    problem = f"connection problem ({type(exc).__name__})"
+                    if dl.fired:  # not retried: a server this slow will be as slow again
+                        raise SourceError(f"took longer than {dl.seconds:g} s (max_request_seconds) from "
+                                          f"{safe_url(url)}") from None
+                    problem = (f"timed out after {self.opt.timeout:g} s" if isinstance(exc, httpx.TimeoutException)
+                               else f"connection problem ({type(exc).__name__})")
                 finally:
                     self.stats.add(requests=1, seconds=time.perf_counter() - t)
             if r is not None:
@@ -204,7 +303,8 @@ class Http:
                     return r
                 problem, asked = self._retryable(r, url)
             if n < self.opt.retries:
-                wait = min(asked if asked is not None else _backoff(self.opt.backoff, n), self.opt.max_retry_wait)
+                wait = min(asked if asked is not None else _backoff(self.opt.backoff, n), self.opt.max_retry_wait,
+                           max(0.0, self.ends_at - time.monotonic()))
                 log.info("retrying %s in %.1f s (%s)", safe_url(url), wait, problem)
                 self._sleep(wait)
         raise SourceError(f"{problem} from {safe_url(url)} after {_attempts(self.opt.retries + 1)}")
@@ -260,18 +360,25 @@ class Http:
             with self.limiter.slot():
                 t = time.perf_counter()
                 try:
-                    with self.client.stream("GET", url, headers=self._headers(url, "image/*")) as r:
+                    dl = self._deadline(url)
+                except SourceError as exc:
+                    raise ImageRejected(str(exc), "IMG901") from None
+                try:
+                    with dl, self.client.stream("GET", url, headers=self._headers(url, "image/*"),
+                                                extensions={"trace": dl.trace}) as r:
                         if r.status_code == 429 or r.status_code >= 500:
                             last = f"HTTP {r.status_code}"
                             wait = retry_after(r) or wait
                         elif r.status_code >= 400:
                             raise ImageRejected(f"HTTP {r.status_code} for an image at {safe_url(url)}", "IMG901")
                         else:
-                            return self._read_image(r, url, limit)
+                            return self._read_image(r, url, limit, dl)
                 except httpx.TimeoutException:
-                    last = f"timed out after {self.opt.timeout:g} s"
+                    last = (f"took longer than {dl.seconds:g} s" if dl.fired
+                            else f"timed out after {self.opt.timeout:g} s")
                 except httpx.HTTPError as exc:
-                    last = f"connection problem ({type(exc).__name__})"
+                    last = (f"took longer than {dl.seconds:g} s" if dl.fired
+                            else f"connection problem ({type(exc).__name__})")
                 finally:
                     self.stats.add(requests=1, seconds=time.perf_counter() - t)
             if attempt < self.opt.retries:
@@ -279,21 +386,16 @@ class Http:
         raise ImageRejected(f"image not downloaded ({last}) from {safe_url(url)} after "
                             f"{_attempts(self.opt.retries + 1)}", "IMG901")
 
-    def _read_image(self, r: httpx.Response, url: str, limit: int) -> tuple[bytes, str]:
+    def _read_image(self, r: httpx.Response, url: str, limit: int, dl: Deadline) -> tuple[bytes, str]:
         ctype = r.headers.get("content-type", "").split(";")[0].strip().lower()
         if ctype not in IMAGE_TYPES and ctype not in GENERIC_TYPES:
             raise ImageRejected(f"not an image (content type {ctype}) at {safe_url(url)}")
-        declared = r.headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > limit:
-            raise ImageRejected(f"image too large ({int(declared):,} bytes; the limit is {limit:,}) at "
-                                f"{safe_url(url)}")
-        data = bytearray()
-        for chunk in r.iter_bytes():
-            data.extend(chunk)
-            if len(data) > limit:
-                raise ImageRejected(f"image too large (more than {limit:,} bytes) at {safe_url(url)}")
+        try:
+            data = self._read_body(r, url, dl, limit)
+        except TooLarge as exc:
+            raise ImageRejected(f"image too large ({exc.size}) at {safe_url(url)}") from None
         self.stats.add(bytes=len(data))
-        return bytes(data), ctype
+        return data, ctype
 
     def _sleep(self, seconds: float) -> None:
         if seconds > 0:
