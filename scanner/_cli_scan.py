@@ -178,7 +178,12 @@ def read_items(path: str) -> Iterator[tuple[int, Any, str | None]]:
                 yield lineno, None, _validation_message(exc)
 
 
+BATCH_CHUNK = 200  # items scanned, stored (committed) and written at a time
+
+
 def cmd_batch(args: argparse.Namespace) -> int:
+    """Scan, store and write BATCH_CHUNK items at a time: a run that is killed keeps (in the database and in
+    the output) every chunk it finished, and the next start marks it failed (Store.fail_interrupted_runs)."""
     from tqdm import tqdm
 
     from .cli import UsageError
@@ -194,51 +199,104 @@ def cmd_batch(args: argparse.Namespace) -> int:
         else:
             items.append(item)
     store, scanner = _load_scanner(args.as_of)
+    try:
+        out = open(args.output, "w", encoding="utf-8", newline="") if args.output else sys.stdout  # noqa: SIM115
+    except OSError as exc:
+        raise UsageError(f"{args.output}: cannot be written ({exc.strerror})") from None
     run = store.start_run("cli-batch", rule_pack=scanner.rule_pack)
-    results = []
+    counts: dict[str, Any] = {"items": 0, "bad_lines": errors}
+    verdicts: list[str] = []
     bar = tqdm(total=len(items), unit="item", file=sys.stderr, disable=args.no_progress or not items,
                desc="scanning", mininterval=0.5)
     from .engine import scan_parallel
 
-    for res in scan_parallel(scanner, items, workers=args.workers):
-        results.append(res)
-        bar.update(1)
-    bar.close()
-    store.save_results(run, list(zip(items, results, strict=True)), source="cli")
-    counts: dict[str, Any] = {"items": len(items), "bad_lines": errors}
-    for r in results:
-        counts[r.verdict] = counts.get(r.verdict, 0) + 1
+    try:
+        writer = ResultWriter(out, args.format, scanner, args.file)
+        for start in range(0, len(items), BATCH_CHUNK):
+            chunk = items[start:start + BATCH_CHUNK]
+            results = []
+            for res in scan_parallel(scanner, chunk, workers=args.workers):
+                results.append(res)
+                bar.update(1)
+            store.save_results(run, list(zip(chunk, results, strict=True)), source="cli")
+            writer.write(results)
+            counts["items"] += len(results)
+            for r in results:
+                counts[r.verdict] = counts.get(r.verdict, 0) + 1
+                verdicts.append(r.verdict)
+        writer.close()
+    except BaseException:
+        store.finish_run(run, {**counts, "error": "stopped before the end"}, status="failed")
+        raise
+    finally:
+        bar.close()
+        if args.output:
+            out.close()
     store.finish_run(run, counts)
-    out_text = format_results(results, args.format, scanner, args.file)
-    if args.output:
-        Path(args.output).write_text(out_text, encoding="utf-8")
-    else:
-        sys.stdout.write(out_text)
-    print(f"medspa-scan: {len(items)} scanned: {counts.get('block', 0)} block, {counts.get('review', 0)} review, "
-          f"{counts.get('pass', 0)} pass; {errors} bad line(s)", file=sys.stderr)
+    print(f"medspa-scan: {counts['items']} scanned: {counts.get('block', 0)} block, {counts.get('review', 0)} "
+          f"review, {counts.get('pass', 0)} pass; {errors} bad line(s)", file=sys.stderr)
     if errors:
         return 2
-    return _exit_code([r.verdict for r in results])
+    return _exit_code(verdicts)
+
+
+CSV_HEADER = ["id", "verdict", "rule_id", "category", "severity", "start", "end", "source", "evidence", "message",
+              "citation", "suggested_text"]
+
+
+class ResultWriter:
+    """Writes results as they come (jsonl, csv, a json array) and flushes after each write; SARIF is one
+    document, written by `close` (the results are in the database as they come either way)."""
+
+    def __init__(self, out: Any, fmt: str, scanner: Any, source: str):
+        self.out, self.fmt, self.scanner, self.source = out, fmt, scanner, source
+        self.n = 0
+        self.kept: list = []
+        if fmt == "csv":
+            self._csv_rows([CSV_HEADER])
+
+    def _csv_rows(self, rows: list[list[Any]]) -> None:
+        buf = io.StringIO()
+        csv.writer(buf).writerows(rows)
+        self.out.write(buf.getvalue())
+
+    def write(self, results: list) -> None:
+        if self.fmt == "jsonl":
+            self.out.write("".join(json.dumps(r.public(), ensure_ascii=False) + "\n" for r in results))
+        elif self.fmt == "json":
+            for r in results:
+                body = "\n".join("  " + line for line in json.dumps(r.public(), ensure_ascii=False, indent=2).splitlines())
+                self.out.write(("[\n" if self.n == 0 else ",\n") + body)
+                self.n += 1
+        elif self.fmt == "csv":
+            self._csv_rows([row for r in results for row in csv_rows(r)])
+        else:
+            self.kept.extend(results)
+        self.out.flush()
+
+    def close(self) -> None:
+        if self.fmt == "json":
+            self.out.write("[]\n" if self.n == 0 else "\n]\n")
+        elif self.fmt == "sarif":
+            self.out.write(json.dumps(to_sarif(self.kept, self.scanner, self.source), ensure_ascii=False, indent=2) + "\n")
+        self.out.flush()
+
+
+def csv_rows(r: Any) -> list[list[Any]]:
+    """The CSV rows of one result: one per finding, or one without a finding."""
+    if not r.findings:
+        return [[r.id, r.verdict, "", "", "", "", "", "", "", "", "", ""]]
+    return [[r.id, r.verdict, f.rule_id, f.category, f.severity.value, f.start, f.end, f.source, f.evidence, f.message,
+             f.citation, r.suggested_text or ""] for f in r.findings]
 
 
 def format_results(results: list, fmt: str, scanner, source: str) -> str:
-    if fmt == "jsonl":
-        return "".join(json.dumps(r.public(), ensure_ascii=False) + "\n" for r in results)
-    if fmt == "json":
-        return json.dumps([r.public() for r in results], ensure_ascii=False, indent=2) + "\n"
-    if fmt == "csv":
-        buf = io.StringIO()
-        w = csv.writer(buf)
-        w.writerow(["id", "verdict", "rule_id", "category", "severity", "start", "end", "source", "evidence",
-                    "message", "citation", "suggested_text"])
-        for r in results:
-            if not r.findings:
-                w.writerow([r.id, r.verdict, "", "", "", "", "", "", "", "", "", ""])
-            for f in r.findings:
-                w.writerow([r.id, r.verdict, f.rule_id, f.category, f.severity.value, f.start, f.end, f.source,
-                            f.evidence, f.message, f.citation, r.suggested_text or ""])
-        return buf.getvalue()
-    return json.dumps(to_sarif(results, scanner, source), ensure_ascii=False, indent=2) + "\n"
+    """All results in one string, as `batch` writes them."""
+    buf = io.StringIO()
+    writer = ResultWriter(buf, fmt, scanner, source)
+    writer.write(results)
+    writer.close()
+    return buf.getvalue()
 
 
 SARIF_LEVEL = {"high": "error", "medium": "warning", "low": "note", "info": "none"}

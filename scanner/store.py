@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
+import os
+import socket
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -25,7 +28,7 @@ from sqlalchemy import (
     select,
 )
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship, sessionmaker
 
 from . import config
@@ -37,6 +40,30 @@ __all__ = ["Base", "Run", "Store", "StoreError", "StoredFinding", "StoredItem", 
 
 def utcnow() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
+
+
+def _process_mark(pid: int) -> str | None:
+    """When process `pid` started (Linux /proc), to tell it from a later process given the same id."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return None
+
+
+def _alive(owner: dict[str, Any]) -> bool:
+    pid, mark = int(owner.get("pid") or 0), owner.get("mark")
+    if pid <= 0:
+        return True  # unknown: never taken for dead
+    if mark is not None:
+        return _process_mark(pid) == mark
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True
+    return True
 
 
 class Base(DeclarativeBase):
@@ -140,6 +167,8 @@ class Store:
             if path is not None:
                 make_private(path)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        if not self.read_only:
+            self.fail_interrupted_runs()
 
     def _missing_tables_ddl(self) -> list[str]:
         from sqlalchemy import inspect
@@ -172,11 +201,30 @@ class Store:
 
     # -- runs -----------------------------------------------------------------------------------
     def start_run(self, source: str, actor: str = "", rule_pack: str = "") -> int:
+        """A run in progress; it records which process runs it (see `fail_interrupted_runs`)."""
+        owner = {"host": socket.gethostname(), "pid": os.getpid(), "mark": _process_mark(os.getpid())}
         with self.session() as s:
-            run = Run(source=source, actor=actor, rule_pack=rule_pack)
+            run = Run(source=source, actor=actor, rule_pack=rule_pack, counts={"owner": owner})
             s.add(run)
             s.flush()
             return run.id
+
+    def fail_interrupted_runs(self) -> list[int]:
+        """Mark `failed` the runs still `running` whose process on this machine has ended (killed, crashed,
+        out of memory): they no longer look in progress, and what they stored before is kept."""
+        host, failed = socket.gethostname(), []
+        try:
+            with self.session() as s:
+                for run in s.execute(select(Run).where(Run.status == "running")).scalars():
+                    owner = (run.counts or {}).get("owner")
+                    if not isinstance(owner, dict) or owner.get("host") != host or _alive(owner):
+                        continue
+                    run.status, run.finished_at = "failed", utcnow()
+                    run.counts = {**run.counts, "error": "interrupted: the process ended before the run finished"}
+                    failed.append(run.id)
+        except SQLAlchemyError as exc:  # a busy or damaged database: opening it must still work
+            logging.getLogger(__name__).warning("could not check for interrupted runs (%s)", type(exc).__name__)
+        return failed
 
     def finish_run(self, run_id: int, counts: dict[str, Any], status: str = "done") -> None:
         with self.session() as s:

@@ -283,3 +283,48 @@ def test_truncated_emoji_in_a_graph_post_does_not_stop_the_crawl(tmp_path):
     assert set(out) == {"fb:104_1", "fb:104_2"} and out["fb:104_2"]["verdict"] != "pass"
     assert _stored(home)["fb:104_1"] == "Glow season is here \ufffd"
     assert [status for _, status in _runs(home)] == ["done"]
+
+
+def test_kill_9_during_a_2000_item_batch_keeps_what_was_scanned(tmp_path):
+    """`kill -9` during a 2,000-item batch lost every result (they were stored only at the end) and left no
+    output. Now chunks are committed and written as they are scanned; the killed run is marked failed the
+    next time the store opens, and what it stored before stays."""
+    import os
+    import signal
+    import sqlite3
+
+    home = tmp_path / "home"
+    texts = ["Thank you for coming in, Maria! See you soon.", "Holiday hours: closed Dec 25.",
+             "Botox special this week: $10 off per area!", "Thanks Jen, we loved doing your lip filler!"]
+    (tmp_path / "in.jsonl").write_text("".join(
+        json.dumps({"id": f"i{n}", "kind": "reply" if n % 2 == 0 else "post", "channel": "google",
+                    "text": f"{texts[n % 4]} #{n}"}) + "\n" for n in range(2000)), encoding="utf-8")
+    out = tmp_path / "out.jsonl"
+    env = {"MEDSPA_SCAN_HOME": str(home), "PATH": "/usr/bin:/bin", "HOME": str(home)}
+    proc = subprocess.Popen([sys.executable, "-m", "scanner", "batch", str(tmp_path / "in.jsonl"), "-o", str(out),
+                             "--workers", "1", "--no-progress"], cwd=ROOT, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def stored() -> int:
+        try:
+            with sqlite3.connect(home / "medspa.db", timeout=1) as db:
+                return db.execute("select count(*) from items").fetchone()[0]
+        except sqlite3.Error:
+            return 0
+
+    deadline = time.monotonic() + 240
+    while stored() == 0 and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    os.kill(proc.pid, signal.SIGKILL)
+    assert proc.wait(timeout=30) == -signal.SIGKILL  # killed mid-run, not finished
+    kept = stored()
+    lines = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()] if out.exists() else []
+    assert 0 < kept < 2000 and lines, (kept, len(lines))
+    with sqlite3.connect(home / "medspa.db") as db:
+        ids = {row[0] for row in db.execute("select item_id from items")}
+        assert db.execute("select status from runs").fetchall() == [("running",)]
+    assert {o["id"] for o in lines} <= ids and any(o["verdict"] == "block" for o in lines)
+    r = run("check", "Holiday hours: closed Dec 25.", home=home)  # the next command opens the store
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert _runs(home) == [("cli-batch", "failed"), ("cli-check", "done")]
+    assert stored() == kept + 1  # the killed run's items are still there
