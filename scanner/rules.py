@@ -661,7 +661,11 @@ def described_clients(ctx: Ctx) -> list[Hit]:
 
 @detector("described_client")
 def _described(rule: Rule, ctx: Ctx) -> Iterator[Hit]:
-    yield from described_clients(ctx)
+    """Descriptions of a client; in marketing, not those a valid authorization covers (convention 5)."""
+    allowed = [(f.start or 0, f.end or 0) for f, d in feature_decisions(ctx) if d is not None and d.ok] if _marketing(ctx) else []
+    for h in described_clients(ctx):
+        if not any(a < (h.end or 0) and (h.start or 0) < b for a, b in allowed):
+            yield h
 
 
 def _described_hits(ctx: Ctx) -> Iterator[Hit]:
