@@ -4,7 +4,9 @@ pages draw (verdict badge, highlighted text, findings, face boxes). No scanning 
 read and write goes through `scanner`'s public functions."""
 from __future__ import annotations
 
+import base64
 import html
+import io
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -12,7 +14,7 @@ from typing import Any
 
 import streamlit as st
 
-from scanner import accounts, config, sessions
+from scanner import accounts, config, retention, sessions
 from scanner.store import Store
 
 REVIEWERS = accounts.REVIEWER_ROLES  # compliance, admin
@@ -178,11 +180,11 @@ def copy_button(text: str, label: str = "Copy") -> None:
     payload = json.dumps(text).replace("<", "\\u003c")  # nothing in the text can close the script
     st.iframe(
         "<button id='c' style='font:14px sans-serif;padding:7px 14px;border:1px solid #adb5bd;border-radius:8px;"
-        "background:#fff;cursor:pointer;width:100%'>&#128203; " + html.escape(label) + "</button><script>"
+        "background:#fff;cursor:pointer;width:100%'>" + html.escape(label) + "</button><script>"
         f"const t={payload};const b=document.getElementById('c');b.onclick=async()=>{{"
         "try{await navigator.clipboard.writeText(t);}catch(e){const a=document.createElement('textarea');"
         "a.value=t;document.body.appendChild(a);a.select();document.execCommand('copy');a.remove();}"
-        "b.textContent='\\u2713 Copied';setTimeout(()=>{b.innerHTML='&#128203; " + html.escape(label) +
+        "b.textContent='Copied';setTimeout(()=>{b.textContent='" + html.escape(label) +
         "'},2000);};</script>", height=44)
 
 
@@ -269,9 +271,9 @@ def image_with_boxes(path: str, findings: list[dict[str, Any]]) -> None:
         register_heif_opener()
     except ImportError:  # HEIC support is optional for display
         pass
-    try:
-        im = ImageOps.exif_transpose(Image.open(p)).convert("RGB")
-    except (UnidentifiedImageError, OSError):
+    try:  # uploads are sealed on disk: decrypted in memory only
+        im = ImageOps.exif_transpose(Image.open(io.BytesIO(retention.read_upload(p)))).convert("RGB")
+    except (UnidentifiedImageError, OSError, RuntimeError):
         st.caption(f"Image {p.name} cannot be displayed.")
         return
     draw = ImageDraw.Draw(im)
@@ -282,5 +284,13 @@ def image_with_boxes(path: str, findings: list[dict[str, Any]]) -> None:
             ok = f.get("severity") in ("info", "low") or f.get("waived")
             draw.rectangle([int(v) for v in box], outline="#2f9e44" if ok else "#e03131", width=max(3, im.width // 150))
             boxes += 1
-    st.image(im, caption=f"{p.name}: {boxes} face{'s' if boxes != 1 else ''} marked (red: needs attention, "
-                         "green: authorized)", width=min(im.width, 520))
+    # sent inside the page (a data: URI over the session's websocket), not through /media, which would
+    # serve the picture to anyone holding its address, logged in or not
+    im.thumbnail((1040, 1040))
+    buf = io.BytesIO()
+    im.save(buf, "JPEG", quality=85)
+    caption = html.escape(f"{p.name}: {boxes} face{'s' if boxes != 1 else ''} marked (red: needs attention, "
+                          "green: authorized)")
+    st.html(f'<figure style="margin:0"><img alt="{caption}" style="max-width:min(100%,520px)" '
+            f'src="data:image/jpeg;base64,{base64.b64encode(buf.getvalue()).decode()}">'
+            f'<figcaption style="font-size:0.85em;opacity:0.7">{caption}</figcaption></figure>')

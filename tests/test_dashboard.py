@@ -331,8 +331,9 @@ def test_precheck_image_shows_face_boxes_and_fixed_copies_to_download(demo):
     assert not at.exception, at.exception
     assert not at.success  # an unknown face needs review
     assert any("Identifiable face" in t for t in _card_titles(at))
-    assert at.image, "the image with its face boxes is shown"
-    assert "1 face marked" in str(at.image[0].proto)
+    shown = [str(h.proto) for h in at.get("html") if "data:image/jpeg;base64," in str(h.proto)]
+    assert shown, "the image with its face boxes is shown, inside the page (never through /media)"
+    assert "1 face marked" in shown[0] and not at.image
     buttons = [b.proto.label for b in at.get("download_button")]
     assert "Download with faces blurred" in buttons, buttons
 
@@ -497,7 +498,7 @@ def test_scans_count_published_items_not_drafts_and_drill_down(demo, store):
     assert "demo-14" in set(df["item"])
     assert at.get("download_button")
     runs = at.dataframe[-1].value
-    assert set(runs["source"]) <= {"published (crawl)", "reply gate", "command line"}  # no pre-check "runs"
+    assert set(runs["source"]) <= {"crawl", "reply-gate batch", "command-line batch"}  # no pre-check "runs"
 
 
 # -- registry ----------------------------------------------------------------------------------------

@@ -21,7 +21,7 @@ from _explain import cards, category_label, counted, highlight, verdict_sentence
 from scanner import review
 from scanner._models import CATEGORIES, CHANNELS
 
-DOT = {"block": "🔴 block", "review": "🟠 review", "pass": "🟢 pass"}
+VERDICT_BG = {"block": "#ffc9c9", "review": "#ffe0a8", "pass": "#d3f9d8"}
 RISK = {"block": 2, "review": 1, "pass": 0}
 SORTS = {"risk": "Highest risk first", "oldest": "Oldest first", "newest": "Newest first"}
 ALL = "all"
@@ -33,7 +33,7 @@ if flash := st.session_state.pop("queue_flash", None):
     st.success(flash)
 s = store()
 
-c1, c2, c3, c4, c5 = st.columns([1.3, 1, 1, 1.2, 1.2])
+c1, c2, c3, c4, c5 = st.columns([1.9, 1, 1, 1.2, 1.2])
 status = c1.radio("Status", ["open", "approved", "rejected"], horizontal=True, key="q_status")
 source = c2.selectbox("Source", [ALL, *review.SOURCES], format_func=lambda x: review.SOURCES.get(x, x), key="q_source")
 channel = c3.selectbox("Channel", [ALL, *CHANNELS], key="q_channel")
@@ -78,11 +78,10 @@ def top_problem(it: dict[str, Any]) -> str:
 
 
 table = pd.DataFrame([{
-    "verdict": DOT.get(it["effective_verdict"], it["effective_verdict"]), "text": preview(it["text"]),
-    "kind / channel": f"{it['kind']} · {it['channel']}", "problem": top_problem(it),
-    "source": review.SOURCES.get(it["source"], it["source"]), "submitted by": it["submitted_by"] or "",
-    "submitted": it["submitted_at"].replace("T", " ")[:16], "age": age(it["submitted_at"]), "note": it["note"],
-    "link": f"?item={it['pk']}"} for it in items])
+    "verdict": it["effective_verdict"], "age": age(it["submitted_at"]), "text": preview(it["text"]),
+    "kind / channel": f"{it['kind']} · {it['channel']}", "submitted by": it["submitted_by"] or "",
+    "note": it["note"], "problem": top_problem(it), "source": review.SOURCES.get(it["source"], it["source"]),
+    "submitted": it["submitted_at"].replace("T", " ")[:16], "link": f"?item={it['pk']}"} for it in items])
 pks = [it["pk"] for it in items]
 
 if not items:
@@ -94,11 +93,15 @@ else:
                " · tick rows to decide on several at once, or tick one to open it")
     select_all = t2.toggle(f"Select all {len(items)}", key="q_all")
     event = st.dataframe(
-        table, hide_index=True, key=f"q_table-{status}-{select_all}", on_select="rerun", selection_mode="multi-row",
+        table.style.map(lambda v: f"background-color:{VERDICT_BG.get(v, '')}", subset=["verdict"]), hide_index=True, key=f"q_table-{status}-{select_all}", on_select="rerun", selection_mode="multi-row",
         selection_default={"selection": {"rows": list(range(len(items)))}} if select_all else None,
         height=min(38 + 35 * len(items), 420),
-        column_config={"text": st.column_config.TextColumn("text", width="large"),
-                       "note": st.column_config.TextColumn("note", width="medium"),
+        column_config={"verdict": st.column_config.TextColumn("verdict", width=70),
+                       "age": st.column_config.TextColumn("age", width=60),
+                       "text": st.column_config.TextColumn("text", width=360),
+                       "kind / channel": st.column_config.TextColumn("kind / channel", width=120),
+                       "submitted by": st.column_config.TextColumn("submitted by", width=100),
+                       "note": st.column_config.TextColumn("note", width=160),
                        "link": st.column_config.LinkColumn("open", display_text="open", width="small")})
     selected = [pks[i] for i in event.selection.rows if i < len(pks)]
 

@@ -18,9 +18,11 @@ from _common import REVIEWERS, compact_top, require, store
 from _explain import category_label
 
 from scanner import review
+from scanner._csv_cells import neutralize_frame
 
 SEVERITY_COLORS = alt.Scale(domain=["high", "medium"], range=["#1864ab", "#74c0fc"])  # not the severity red
-RUN_SOURCES = ("crawl", "api", "cli")
+RUN_SOURCES = {"crawl": "crawl", "api": "api", "cli": "cli-batch"}  # item source -> its runs (no single checks)
+RUN_LABEL = {"crawl": "crawl", "api": "reply-gate batch", "cli-batch": "command-line batch"}
 ALL = "all"
 
 require(*REVIEWERS)
@@ -33,10 +35,11 @@ s = store()
 c1, c2, c3, c4 = st.columns(4)
 source = c1.selectbox("Source", [ALL, *RUN_SOURCES, "dashboard"], key="s_source",
                       format_func=lambda x: {"dashboard": "pre-check (submitted)"}.get(x, review.SOURCES.get(x, x)))
-runs = pd.DataFrame(review.runs(s, sources=RUN_SOURCES if source in (ALL, "dashboard") else (source,)))
+runs = pd.DataFrame(review.runs(s, sources=tuple(RUN_SOURCES.values()) if source in (ALL, "dashboard")
+                               else (RUN_SOURCES[source],)))
 run_ids = [] if runs.empty or source == "dashboard" else runs["id"].tolist()
 run_choice = c2.selectbox("Run", [ALL, *run_ids], key="s_run", format_func=lambda r: r if r == ALL else (
-    lambda row: f"#{r} {review.SOURCES.get(row.source, row.source)} {row.started_at[:16].replace('T', ' ')}")(
+    lambda row: f"#{r} {RUN_LABEL.get(row.source, row.source)} {row.started_at[:16].replace('T', ' ')}")(
         runs.set_index("id").loc[r]))
 since = c3.date_input("From", value=date.today() - timedelta(days=180), key="s_since")
 until = c4.date_input("To", value=date.today(), key="s_until")
@@ -107,7 +110,7 @@ else:
     st.dataframe(items.drop(columns=["pk"]), hide_index=True,
                  column_config={"permalink": st.column_config.LinkColumn("published at"),
                                 "open": st.column_config.LinkColumn("open", display_text="open item")})
-    st.download_button("Export CSV", items.drop(columns=["pk", "open"]).to_csv(index=False).encode("utf-8"),
+    st.download_button("Export CSV", neutralize_frame(items.drop(columns=["pk", "open"])).to_csv(index=False).encode("utf-8"),
                        file_name=f"published-scans-{date.today().isoformat()}.csv", mime="text/csv",
                        icon=":material/download:")
 
@@ -115,7 +118,7 @@ with st.expander(f"Runs: crawls and batches ({len(runs)})"):
     if runs.empty:
         st.caption("No crawls or batches yet: `medspa-scan crawl --config sources.yaml` or `medspa-scan batch`.")
     else:
-        view = runs.assign(source=runs["source"].map(lambda x: review.SOURCES.get(x, x)),
+        view = runs.assign(source=runs["source"].map(lambda x: RUN_LABEL.get(x, x)),
                            started=runs["started_at"].str.replace("T", " "))
         st.dataframe(view, hide_index=True, column_order=["id", "started", "source", "actor", "status", "items",
                                                           "block", "review", "pass"])
