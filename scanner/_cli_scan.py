@@ -17,6 +17,21 @@ from ._models import CHANNELS, KINDS
 log = logging.getLogger(__name__)
 FORMATS = ("jsonl", "json", "csv", "sarif")
 MAX_LINE_BYTES = 1_000_000
+# Examples shown by --help; tests/test_dashboard_cli.py runs each of them exactly as printed.
+CHECK_EXAMPLES = """examples:
+  medspa-scan check "Thanks Sarah! See you at your touch-up." --kind reply --channel google --author "Sarah K."
+  medspa-scan check "New year, new glow! Book your HydraFacial today."
+  echo "Your results are ready, call us to book" | medspa-scan check --kind message --channel sms --format json
+
+exit status: 0 nothing to stop, 1 needs review or blocked, 2 usage or input error"""
+BATCH_EXAMPLES = """examples:
+  medspa-scan batch rules/demo/drafts.jsonl --format csv --no-progress
+  head -n 3 rules/demo/drafts.jsonl | medspa-scan batch - --no-progress
+
+a bad line is reported with its number and the others are still checked (exit status 2)"""
+RULES_EXAMPLES = """examples:
+  medspa-scan rules list
+  medspa-scan rules explain PAT002"""
 
 
 def _date(value: str) -> date:
@@ -27,31 +42,36 @@ def _date(value: str) -> date:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("check", help="check one text (and images)", description="Check one draft, reply or message.")
+    p = sub.add_parser("check", help="check one text (and images)", description="Check one draft, reply or message.",
+                       epilog=CHECK_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("text", nargs="?", help="the text to check ('-' or omitted: read standard input)")
-    p.add_argument("--kind", default="post", choices=KINDS)
-    p.add_argument("--channel", default="instagram", choices=CHANNELS)
+    p.add_argument("--kind", default="post", choices=KINDS, help="what the text is (default: post)")
+    p.add_argument("--channel", default="instagram", choices=CHANNELS, help="where it goes out (default: instagram)")
     p.add_argument("--in-reply-to", dest="in_reply_to", help="the review or comment this text answers")
     p.add_argument("--author", help="who wrote the review or comment (or the message recipient)")
     p.add_argument("--image", dest="images", action="append", default=[], metavar="PATH", help="an image (repeatable)")
     p.add_argument("--id", default="check", help="an id for the stored result")
-    p.add_argument("--format", default="text", choices=("text", "json"))
-    p.add_argument("--as-of", type=_date, help="judge authorizations as of this date (audits)")
+    p.add_argument("--format", default="text", choices=("text", "json"), help="output (default: text)")
+    p.add_argument("--as-of", type=_date, help="judge authorizations as of this date (default: today)")
     p.add_argument("--redact", metavar="OUT", help="write a preview of the (first) image with faces and PHI text masked")
     p.add_argument("--strip-metadata", dest="strip_metadata", metavar="OUT",
                    help="write a copy of the (first) image without EXIF/XMP/IPTC")
     p.set_defaults(handler=cmd_check)
 
-    b = sub.add_parser("batch", help="check a JSONL file of items", description="Check one JSON item per line.")
+    b = sub.add_parser("batch", help="check a JSONL file of items", epilog=BATCH_EXAMPLES,
+                       formatter_class=argparse.RawDescriptionHelpFormatter,
+                       description='Check one JSON item per line: {"id", "kind", "channel", "text", "in_reply_to"?, '
+                                   '"author"?, "images"?: [paths]}.')
     b.add_argument("file", help="JSONL input ('-' for standard input)")
-    b.add_argument("--format", default="jsonl", choices=FORMATS)
+    b.add_argument("--format", default="jsonl", choices=FORMATS, help="output (default: jsonl)")
     b.add_argument("-o", "--output", help="write results here instead of standard output")
     b.add_argument("--workers", type=int, default=0, help="worker processes (default: all cores for large batches)")
-    b.add_argument("--as-of", type=_date, help="judge authorizations as of this date (audits)")
+    b.add_argument("--as-of", type=_date, help="judge authorizations as of this date (default: today)")
     b.add_argument("--no-progress", action="store_true", help="no progress bar")
     b.set_defaults(handler=cmd_batch)
 
-    r = sub.add_parser("rules", help="list or explain the rules")
+    r = sub.add_parser("rules", help="list or explain the rules", epilog=RULES_EXAMPLES,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
     rsub = r.add_subparsers(dest="rules_command", required=True, metavar="SUBCOMMAND")
     rl = rsub.add_parser("list", help="every rule with its id, category and severity")
     rl.add_argument("--format", default="text", choices=("text", "json"))
@@ -198,6 +218,8 @@ def cmd_batch(args: argparse.Namespace) -> int:
             print(f"medspa-scan: {args.file}:{lineno}: {err}; line skipped", file=sys.stderr)
         else:
             items.append(item)
+    if not args.no_progress and items:
+        print(f"medspa-scan: loading models… ({len(items)} item(s) to check)", file=sys.stderr, flush=True)
     store, scanner = _load_scanner(args.as_of)
     try:
         out = open(args.output, "w", encoding="utf-8", newline="") if args.output else sys.stdout  # noqa: SIM115
@@ -284,10 +306,12 @@ class ResultWriter:
 
 def csv_rows(r: Any) -> list[list[Any]]:
     """The CSV rows of one result: one per finding, or one without a finding."""
+    from ._csv_cells import csv_cell  # no cell a spreadsheet would run as a formula
+
     if not r.findings:
-        return [[r.id, r.verdict, "", "", "", "", "", "", "", "", "", ""]]
-    return [[r.id, r.verdict, f.rule_id, f.category, f.severity.value, f.start, f.end, f.source, f.evidence, f.message,
-             f.citation, r.suggested_text or ""] for f in r.findings]
+        return [[csv_cell(r.id), r.verdict, "", "", "", "", "", "", "", "", "", ""]]
+    return [[csv_cell(v) for v in (r.id, r.verdict, f.rule_id, f.category, f.severity.value, f.start, f.end, f.source,
+                                   f.evidence, f.message, f.citation, r.suggested_text or "")] for f in r.findings]
 
 
 def format_results(results: list, fmt: str, scanner, source: str) -> str:

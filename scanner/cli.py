@@ -24,6 +24,13 @@ FEATURE_MODULES = (
 )
 
 
+EPILOG = """examples (each command has its own --help with more):
+  medspa-scan check "Thanks Sarah! See you at your touch-up." --kind reply --channel google
+  medspa-scan rules explain PAT002
+
+data: $MEDSPA_SCAN_HOME (default ~/.local/share/medspa-scan); `make run` uses ./.demo-home"""
+
+
 class UsageError(Exception):
     """A usage or input problem: printed as one clear line, exit status 2."""
 
@@ -32,6 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="medspa-scan",
         description="Checks med-spa posts, review replies, images and messages for patient information.",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress details (never PHI)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
@@ -47,6 +55,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from .config import private_umask
+
+    private_umask()  # the data it writes (database, reports, uploads, keys) is PHI: owner only
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(

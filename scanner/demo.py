@@ -12,7 +12,10 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
+import shutil
 import sys
+from pathlib import Path
 from typing import Any
 
 from . import config
@@ -125,11 +128,36 @@ def print_summary(pairs: list[tuple[Any, Any]]) -> None:
         cats = sorted({f.category for f in res.findings if f.severity.value in ("high", "medium")})
         print(f"  {res.verdict:6s} {item.id:8s} [{item.kind}/{item.channel}, {_source(item)}] "
               f"{', '.join(cats) or '-'}")
-    print("\nTry: medspa-scan rules explain PAT002   |   medspa-scan check \"...\" --kind reply\n", flush=True)
+    print("\n" + try_lines(), flush=True)
+
+
+def command() -> str:
+    """How to run medspa-scan from here, as a user would type it: the checkout's venv when there is one."""
+    venv = Path.cwd() / ".venv" / "bin" / "medspa-scan"
+    if venv.is_file():
+        return ".venv/bin/medspa-scan"
+    return "medspa-scan" if shutil.which("medspa-scan") else f"{sys.executable} -m scanner"
+
+
+def try_lines() -> str:
+    """Commands that work as printed and write into the same data folder as this dashboard."""
+    exe = command()
+    home = config.home()
+    try:
+        shown = f"./{home.relative_to(Path.cwd())}"
+    except ValueError:
+        shown = str(home)
+    return ("Try, in another terminal in this folder (same data as the dashboard):\n"
+            f"  export MEDSPA_SCAN_HOME={shlex.quote(shown)}\n"
+            f"  {exe} rules explain PAT002\n"
+            f"  {exe} check \"Thanks Sarah! See you at your touch-up.\" --kind reply --channel google\n"
+            "Start over with fresh demo data: make demo-reset\n")
 
 
 def main() -> int:
     from .store import Store
+
+    config.private_umask()
 
     try:
         pairs = seed_if_empty(Store())
