@@ -813,8 +813,8 @@ def _marketing(ctx: Ctx) -> bool:
 
 
 ONE_TO_ONE_RE = re.compile(
-    r"(?:^|\n|:\s*)(?:(?i:hi|hello|hey|dear|hola|buenos días|message for|reminder for|for|thanks?|thank you|welcome|happy birthday|"
-    r"congrats|congratulations)\b[^\n.!?]{0,40}?[ ,]\s*|subject:[^\n]{0,60}?,\s*)"
+    r"(?:^|\n|:\s*)(?:(?i:hi|hello|hey|dear|hola|buenos días|message for|reminder for|happy birthday|congrats|congratulations)[,!]?\s+|"
+    r"(?i:thanks?|thank you|welcome)\b[^\n.!?]{0,40}?,\s*|(?i:subject):[^\n]{0,60}?,\s*)"
     r"(?:(?i:mr|mrs|ms|miss|sra|sr|dr|professor|prof)\.?\s+)?(?P<name>[A-Z][a-z]+)(?:\s+[A-Z][a-z]+)?\s*[,!:.]")
 
 
