@@ -220,6 +220,7 @@ def cmd_revoke(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
+    from ._csv_cells import csv_cell
     from .cli import UsageError
     from .registry import CSV_COLUMNS, Registry
 
@@ -230,8 +231,8 @@ def cmd_export(args: argparse.Namespace) -> int:
         raise UsageError(f"{args.output}: cannot be written ({exc.strerror})") from None
     w = csv.DictWriter(out, fieldnames=list(CSV_COLUMNS), lineterminator="\n")
     w.writeheader()
-    for r in rows:
-        w.writerow(r.as_row())
+    for r in rows:  # cells a spreadsheet would run as a formula get an apostrophe; import takes it off again
+        w.writerow({k: csv_cell(v) for k, v in r.as_row().items()})
     if args.output:
         out.close()
         print(f"exported {len(rows)} authorization(s) to {args.output}", file=sys.stderr)

@@ -39,6 +39,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from . import audit
+from ._csv_cells import csv_uncell
 from ._models import CHANNELS
 from ._registry_index import NameIndex, PersonMatch
 from .store import Base, Store, utcnow
@@ -320,8 +321,8 @@ def parse_csv(path: Path) -> list[_Row]:
             row = _Row(line, {}, None)
             if len(values) != len(header):
                 raise RegistryError(f"{row.where(path.name)}: {len(values)} fields, the header has {len(header)}")
-            try:
-                clean = validate_row(dict(zip(header, values, strict=True)))
+            try:  # csv_uncell: a cell `registry export` protected from spreadsheets reads as it was
+                clean = validate_row(dict(zip(header, map(csv_uncell, values), strict=True)))
             except RegistryError as exc:
                 raise RegistryError(f"{row.where(path.name)}: {exc}") from None
             pid, signed = clean["patient_id"], clean["signed_on"]

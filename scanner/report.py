@@ -19,6 +19,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from ._csv_cells import csv_cell
 from .crawl import CrawlSighting, waiver_key
 from .store import Run, Store, StoredFinding, StoredItem
 
@@ -218,10 +219,7 @@ CSV_FIELDS = ("run", "item_id", "source", "status", "kind", "channel", "permalin
               "notify_by", "days_left", "who_acts")
 
 
-def _cell(value: Any) -> str:
-    """A CSV cell that spreadsheets will not run as a formula (published text is untrusted)."""
-    s = "" if value is None else str(value)
-    return "'" + s if s[:1] in ("=", "+", "-", "@", "\t", "\r") else s
+_cell = csv_cell  # a CSV cell that spreadsheets will not run as a formula (published text is untrusted)
 
 
 def _write_csv(path: Path, data: ReportData, today: date) -> None:

