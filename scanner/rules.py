@@ -424,6 +424,8 @@ def third_party_patients(ctx: Ctx) -> list[Person]:
                 continue
             if p.role not in ("third_party", "unknown") or _authorized_in_comment(ctx, p) or _not_a_client(ctx, p, s):
                 continue
+            if "message_people" in ctx.switches and _not_a_message_patient(ctx, p):
+                continue
             to = recipient(ctx) if "one_to_one" in ctx.switches else None
             if to and re.sub(r"^(?:mr|mrs|ms|miss|sra|sr|dr)\.?\s+", "", p.text, flags=re.I).split()[:1] == [to]:
                 continue  # the person the message is written to
@@ -448,6 +450,23 @@ DEIDENTIFIED_RE = re.compile(r"\b(?:not an? (?:real|actual) (?:client|patient|pe
 NOT_CLIENT_RE = re.compile(r"\b(?:giveaway|raffle|contest|sweepstakes|drawing)\b|\bfor (?:the )?(?:catering|photograph\w*|hosting|sponsoring|"
                            r"the music|music|flowers|the cake|the venue|capturing|donating|partnering|dj\w*)\b|"
                            r"\b(?:photographer|caterer|florist|sponsor|dj|vendor|partner|chef)\s+(?-i:[A-Z])", re.I)
+
+
+ORG_WORDS_RE = re.compile(r"\b(?:Aesthetics|Therapy|Physical|Dental|Dentistry|Dermatology|Clinic|Spa|Lounge|Chiropractic|Medical|"
+                          r"Wellness|Health|Vision|Eye Care|Orthodontics|Family|Street|Laser|Skin|Institute|Center|Centre|Labs?)\b")
+MINOR_AFTER_RE = re.compile(r"^\W{0,3}\(?\s*(?:age[sd]?\s*)?(?:[1-9]|1[0-7])\s*(?:years?|yrs?|años|y/?o)?\s*\)")
+
+
+def _not_a_message_patient(ctx: Ctx, p: Person) -> bool:
+    """Words NER took for a person in a message: lower-case fragments, practice names ("Northgate Physical"),
+    and a minor told to a parent ("Lily (age 7)"). Needs `enables: [message_people]`."""
+    t = ctx.a.text
+    if p.kind == "name" and not p.text[:1].isupper():
+        return True
+    if ORG_WORDS_RE.search(p.text + t[p.end:p.end + 25].split("\n")[0][:25]):
+        return True
+    first = re.escape(p.text.split()[0]) if p.text.split() else ""
+    return bool(first) and any(MINOR_AFTER_RE.search(t[m.end():m.end() + 20]) for m in re.finditer(rf"\b{first}\b", t))
 
 
 CARE_VERB_RE = (r"\b(?:is being|was|were|been|got|gets|is|are) (?:treated|seen|booked|scheduled)\b|\b(?:saw|treated|injected) (?:him|her|them)\b|"
@@ -643,6 +662,10 @@ def _contact(rule: Rule, ctx: Ctx) -> Iterator[Hit]:
             p.role not in ("spa", "staff", "recipient", "celebrity") for p in persons_between(ctx, e.start - 45, e.start))
         if spa_context and not names_someone:
             continue
+        if "business_phones" in ctx.switches and not names_someone and e.label == "PHONE_NUMBER" and (
+                ORG_WORDS_RE.search(ctx.a.text[max(0, e.start - 60):e.start])
+                or re.match(r"\s*[A-Z][\w&'’ ]{2,40}:", ctx.a.text) and not ctx.a.text[e.end:].strip(" .!)\n")):
+            continue  # the sending practice's own number ("Northgate PT: ... 503-555-0164")
         if any(d in e.text.lower() for d in [*ctx.profile.domains, *ctx.profile.emails]):
             continue
         yield Hit(e.start, e.end, e.text, pattern=e.label.lower(), score=e.score)
@@ -815,7 +838,7 @@ def _marketing(ctx: Ctx) -> bool:
 ONE_TO_ONE_RE = re.compile(
     r"(?:^|\n|:\s*)(?:(?i:hi|hello|hey|dear|hola|buenos días|message for|reminder for|happy birthday|congrats|congratulations)[,!]?\s+|"
     r"(?i:thanks?|thank you|welcome)\b[^\n.!?]{0,40}?,\s*|(?i:subject):[^\n]{0,60}?,\s*)"
-    r"(?:(?i:mr|mrs|ms|miss|sra|sr|dr|professor|prof)\.?\s+)?(?P<name>[A-Z][a-z]+)(?:\s+[A-Z][a-z]+)?\s*[,!:.]")
+    r"(?:(?i:mr|mrs|ms|miss|sra|sr|dr|professor|prof)\.?\s+)?(?P<name>[A-Z][a-z]+)(?:\s+[A-Z][a-z]+)?\s*(?:[,!:.\n]|[^\w\s]|from\b)")
 
 
 def recipient(ctx: Ctx) -> str | None:
