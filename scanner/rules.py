@@ -461,7 +461,7 @@ def _not_a_message_patient(ctx: Ctx, p: Person) -> bool:
     """Words NER took for a person in a message: lower-case fragments, practice names ("Northgate Physical"),
     and a minor told to a parent ("Lily (age 7)"). Needs `enables: [message_people]`."""
     t = ctx.a.text
-    if p.kind == "name" and not p.text[:1].isupper():
+    if p.kind == "name" and not any(w[:1].isupper() for w in p.text.split()):
         return True
     if ORG_WORDS_RE.search(p.text + t[p.end:p.end + 25].split("\n")[0][:25]):
         return True
@@ -838,7 +838,7 @@ def _marketing(ctx: Ctx) -> bool:
 ONE_TO_ONE_RE = re.compile(
     r"(?:^|\n|:\s*)(?:(?i:hi|hello|hey|dear|hola|buenos días|message for|reminder for|happy birthday|congrats|congratulations)[,!]?\s+|"
     r"(?i:thanks?|thank you|welcome)\b[^\n.!?]{0,40}?,\s*|(?i:subject):[^\n]{0,60}?,\s*)"
-    r"(?:(?i:mr|mrs|ms|miss|sra|sr|dr|professor|prof)\.?\s+)?(?P<name>[A-Z][a-z]+)(?:\s+[A-Z][a-z]+)?\s*(?:[,!:.\n]|[^\w\s]|from\b)")
+    r"(?:(?i:mr|mrs|ms|miss|sra|sr|dr|professor|prof)\.?\s+)?(?P<name>[A-ZÁÉÍÓÚÑ][a-záéíóúñü]+)(?:\s+[A-ZÁÉÍÓÚÑ][a-záéíóúñü]+)?\s*(?:[,!:.\n]|[^\w\s]|from\b)")
 
 
 def recipient(ctx: Ctx) -> str | None:
