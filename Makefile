@@ -7,7 +7,7 @@ TOOLS := .tools
 UV := $(TOOLS)/bin/uv
 export MEDSPA_SCAN_HOME ?= $(CURDIR)/.demo-home
 
-.PHONY: setup run demo test lint typecheck pytest bench score clean
+.PHONY: setup run demo test lint typecheck pytest bench score train eval clean
 
 $(UV):
 	python3 -m venv $(TOOLS)
@@ -25,6 +25,11 @@ demo: setup
 run: setup
 	.venv/bin/python -m scanner.demo
 
+# Fresh demo data: deletes only ./.demo-home (never $$MEDSPA_SCAN_HOME elsewhere); `make run` seeds it again.
+demo-reset:
+	rm -rf "$(CURDIR)/.demo-home"
+	@echo "Demo data removed; 'make run' seeds it again."
+
 lint: setup
 	.venv/bin/ruff check scanner tests bench $(wildcard dashboard examples)
 	.venv/bin/mypy scanner
@@ -34,6 +39,12 @@ test: lint
 
 bench: setup
 	.venv/bin/python bench/run_all.py
+
+train: setup
+	.venv/bin/python -m evaluation.train --out models/learned/weights.npz
+
+eval: setup
+	.venv/bin/python -m evaluation.loso
 
 score: setup
 	python3 ../shared/tools/score_corpus.py --show-misses
