@@ -39,6 +39,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from . import apikeys
 from ._api_engine import Engine, EngineBusy, ProcessEngine, ThreadEngine
 from ._models import CHANNELS, KINDS, MAX_TEXT_CHARS, Item, ScanResult
+from .disclosure import without_registry
 
 log = logging.getLogger("medspa_scan.api")
 access_log = logging.getLogger("medspa_scan.api.access")
@@ -543,7 +544,7 @@ def create_app(store: Any = None, scanner: Any = None, settings: Settings | None
         finally:
             if tmp is not None:
                 shutil.rmtree(tmp, ignore_errors=True)
-        return JSONResponse(result.public())
+        return JSONResponse(without_registry(result).public())  # an API key never sees registry details
 
     batch_body = {"requestBody": {"required": True, "content": {"application/json": {"schema": {
         "type": "object", "title": "BatchRequest", "required": ["items"], "additionalProperties": False,
@@ -585,7 +586,7 @@ def create_app(store: Any = None, scanner: Any = None, settings: Settings | None
         if good:
             results = await _checked(engine, [g[1] for g in good], [g[2] for g in good], key.name)
             for (i, _, _), res in zip(good, results, strict=True):
-                out[i] = {"index": i, **res.public()}
+                out[i] = {"index": i, **without_registry(res).public()}
                 counts[res.verdict] = counts.get(res.verdict, 0) + 1
         return JSONResponse({"results": out, "counts": counts})
 

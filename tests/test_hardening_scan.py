@@ -405,3 +405,71 @@ def test_dashboard_registry_csv_export_neutralizes_formulas(tmp_path, monkeypatc
     (data,) = downloads
     text = data.decode("utf-8")
     assert "'=HYPERLINK" in text and not _formula_cells(text)
+
+
+def _public_view(answer: dict) -> list[tuple]:
+    """What tells findings apart, without the name itself (evidence and offsets differ with the name)."""
+    return sorted((f["rule_id"], f["category"], f["severity"], f["message"], json.dumps(f.get("detail"), sort_keys=True),
+                   f.get("registry_record")) for f in answer["findings"])
+
+
+def test_api_answer_never_tells_who_is_a_client(scanner):
+    """Anyone with an API key learned who is a client: a post naming a registered patient returned her patient
+    id, signing date and `missing_purpose`. Now the answer says "a client named here lacks authorization for
+    this use", word for word the same as for a name that is not in the registry; the CLI keeps the detail."""
+    import httpx
+
+    from scanner import apikeys
+    from scanner.api import Settings, create_app
+    from tests.test_api import live_server
+
+    store = scanner.registry.store
+    key = apikeys.create(store, "gate")
+    stranger = NAMED_POST.replace(NAME, "Rosalind Featherstone")
+    with live_server(create_app(store=store, scanner=scanner, settings=Settings())) as base, \
+            httpx.Client(base_url=base, headers={"Authorization": f"Bearer {key}"}, timeout=120) as c:
+        known = c.post("/v1/check", json={"kind": "post", "channel": "facebook", "text": NAMED_POST})
+        unknown = c.post("/v1/check", json={"kind": "post", "channel": "facebook", "text": stranger})
+        both = c.post("/v1/batch", json={"items": [{"kind": "post", "channel": "facebook", "text": t}
+                                                   for t in (NAMED_POST, stranger)]})
+    assert known.status_code == unknown.status_code == both.status_code == 200
+    known_d, unknown_d = known.json(), unknown.json()
+    assert known_d["verdict"] == unknown_d["verdict"] == "block"
+    assert _public_view(known_d) == _public_view(unknown_d)
+    assert any(f["message"].startswith("A client named here lacks authorization for this use")
+               for f in known_d["findings"])
+    batch = both.json()["results"]
+    assert _public_view(batch[0]) == _public_view(batch[1]) == _public_view(known_d)
+    for body in (known.text, both.text):
+        assert "P7" not in body and "2024-01-01" not in body and "missing_purpose" not in body
+        assert "registry_record" not in body and "not_authorized" not in body
+    local = scanner.scan(Item(id="cli", kind="post", channel="facebook", text=NAMED_POST))  # what the CLI prints
+    assert any(f.registry_record == "P7/2024-01-01" for f in local.findings)
+
+
+def test_marketing_precheck_never_tells_who_is_a_client(registered, monkeypatch):
+    """A marketing log-in's pre-check (the real page under streamlit's AppTest, the real scanner and registry)
+    shows the same generic finding; a compliance officer still sees the registry record."""
+    from streamlit.testing.v1 import AppTest
+
+    from scanner import accounts
+
+    monkeypatch.setenv("MEDSPA_SCAN_HOME", str(registered))
+    store = Store()
+    accounts.add_user(store, "marketer", "a-long-password-1", "marketing")
+    accounts.add_user(store, "officer", "a-long-password-2", "compliance")
+    seen = {}
+    for user, role in (("marketer", "marketing"), ("officer", "compliance")):
+        at = AppTest.from_file(str(ROOT / "dashboard" / "views" / "precheck.py"), default_timeout=300)
+        at.session_state["user"], at.session_state["role"], at.session_state["last_seen"] = user, role, time.time()
+        at.run()
+        at.text_area(key="draft_text").input(NAMED_POST)
+        at.selectbox(key="draft_kind").select("post")
+        at.selectbox(key="draft_channel").select("facebook")
+        at.form_submit_button[0].click().run()
+        assert not at.exception, at.exception
+        seen[role] = at.session_state["last_check"]["result"]
+    shown = json.dumps(seen["marketing"])
+    assert seen["marketing"]["verdict"] == "block" and "P7" not in shown and "2024-01-01" not in shown
+    assert "lacks authorization for this use" in shown
+    assert any(f.get("registry_record") == "P7/2024-01-01" for f in seen["compliance"]["findings"])

@@ -19,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # dashboard/ when 
 from _common import ALL_ROLES, compact_top, copy_button, get_scanner, image_with_boxes, require, store
 from _explain import cards, category_label, highlight, verdict_sentence
 
-from scanner import config, review
+from scanner import config, disclosure, review
 from scanner._models import CHANNELS, KINDS, Finding, Item
 
 IMAGE_TYPES = ["jpg", "jpeg", "png", "webp", "heic", "heif"]
@@ -71,7 +71,8 @@ def run_check(images: list[str]) -> None:
     t0 = time.perf_counter()
     result, pk = review.precheck(get_scanner(), store(), item, user)
     st.session_state["check_seconds"] = time.perf_counter() - t0
-    st.session_state["last_check"] = {"item": item.model_dump(), "result": result.public(), "pk": pk}
+    shown = result if disclosure.may_see_registry(role) else disclosure.without_registry(result)
+    st.session_state["last_check"] = {"item": item.model_dump(), "result": shown.public(), "pk": pk}
     st.session_state.pop("submitted_pk", None)
 
 
