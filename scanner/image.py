@@ -38,6 +38,16 @@ SUBJECT_MARKERS = re.compile(
     r"graphic|graphics|banner|menu|storefront|interior|lobby)(?=[_\-. ]|\d|$)", re.I)
 
 
+#: text that presents someone's treatment results (the pictured person is shown as a client)
+RESULTS_RE = re.compile(
+    r"\bbefore\s*(?:&|and|/|-|\+)\s*after\b|\b(?:her|his|their|client'?s?|patient'?s?|[A-Z][a-z]+'s)\s+"
+    r"(?:\w+\s+){0,3}?(?:results?|transformation|glow-?up|progress)\b|\bresults are in\b", re.I)
+
+
+def presents_results(text: str) -> bool:
+    return bool(RESULTS_RE.search(text or ""))
+
+
 @dataclass
 class ImageAnalysis:
     """Everything the stages found in one image (findings plus the raw material for redaction)."""
@@ -74,6 +84,13 @@ def face_findings(img: LoadedImage, faces: list[Face], composite: Composite | No
         if match is None or match.patient_id is None:
             covered.append(False)
             detail["matched"] = None
+            if presents_results(item.text):  # "loving her results": the face is presented as a client's
+                out.append(finding(
+                    "IMG001", "The post presents treatment results with a face nobody has authorized: shown this "
+                    "way the person is presented as a client, which needs their before_after_photos authorization.",
+                    src, evidence=f"{where}: matched nobody, in a post that presents results", box=face.box,
+                    detail={**detail, "presents_results": True}, severity=Severity.high))
+                continue
             out.append(finding(
                 "IMG001", "A face in the image matches nobody in the registry. If it is a hired model or staff, a "
                 "reviewer can waive this with a justification; otherwise get a photo authorization or blur it.",

@@ -87,7 +87,10 @@ def precheck(scanner: Any, store: Store, item: Item, user: str) -> tuple[ScanRes
         keep_current(scanner)
         result = scanner.scan(item)
         if result.verdict != "pass":  # offer only a suggestion that passes the scanner itself
-            safe = verdict.vetted(item, result.suggested_text, scanner.profile, lambda probe: scanner.scan(probe).verdict)
+            text_bad = any(f.source in ("text", "in_reply_to") and f.severity.value in ("high", "medium")
+                           for f in result.findings)  # only the image is wrong: no new text to offer
+            safe = verdict.vetted(item, result.suggested_text, scanner.profile,
+                                  lambda probe: scanner.scan(probe).verdict) if text_bad else None
             result = result.model_copy(update={"suggested_text": safe})
     run = store.start_run("dashboard", actor=user, rule_pack=result.rule_pack)
     pk = store.save_results(run, [(item, result)], source="dashboard", submitted_by=user)[0]

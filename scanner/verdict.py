@@ -107,7 +107,7 @@ def vetted(item: Item, suggestion: str | None, profile: SpaProfile, verdict_of: 
     """Only a suggestion that passes the scanner itself (`verdict_of` scans an item and returns its
     verdict), checked as the same kind on the same channel in reply to the same text; else the generic
     text for the kind if that passes; else None (nothing is offered rather than something unsafe)."""
-    for text in dict.fromkeys(t for t in (suggestion, fallback(item, profile)) if t and t.strip()):
+    for text in dict.fromkeys(t for t in (suggestion, fallback(item, profile)) if t and t.strip() and t != item.text):
         probe = item.model_copy(update={"text": text, "images": []})
         if verdict_of(probe) == "pass":
             return text

@@ -338,6 +338,26 @@ def test_precheck_image_shows_face_boxes_and_fixed_copies_to_download(demo):
     assert "Download with faces blurred" in buttons, buttons
 
 
+def test_precheck_results_post_with_an_unregistered_face_is_blocked_with_a_reason(demo):
+    photo = SHARED / "faces" / "biden.jpg"
+    if not photo.is_file():
+        pytest.skip("../shared/faces is not available")
+    at = page("precheck.py", "marketer", "marketing").run()
+    at.text_area(key="draft_text").input("Our client loving her results after her HydraFacial!")
+    at.selectbox(key="draft_kind").select("post")
+    at.selectbox(key="draft_channel").select("instagram")
+    at.file_uploader(key="draft_image").upload("results.jpg", photo.read_bytes(), "image/jpeg")
+    at.form_submit_button[0].click().run()
+    assert not at.exception, at.exception
+    sentence = at.error[0].value
+    assert sentence.startswith("Don't post:") and "face nobody has authorized" in sentence
+    face = next(m.value for m in at.markdown if "presents treatment results with a face nobody has authorized"
+                in m.value)
+    assert face
+    assert at.session_state["last_check"]["result"].get("suggested_text") != \
+        "Our client loving her results after her HydraFacial!"  # never the draft unchanged as its "safe text"
+
+
 # -- review queue ------------------------------------------------------------------------------------
 def _queue_item(store, item_id: str):
     from scanner import review
