@@ -207,6 +207,20 @@ def _invalid(field: str, problem: str) -> ApiError:
     return ApiError(422, f"invalid request: {field}: {problem}", [{"field": field, "problem": problem}])
 
 
+ITEM_FIELDS = ("id", "kind", "channel", "text", "in_reply_to", "author", "images", "permalink")
+_SAFE_PARTS = {*ITEM_FIELDS, "body", "query", "header", "path", "cookie", "items", "item"}
+
+
+def _loc(parts: Any) -> str:
+    """A field location that names only known fields and positions: a client's own key can be PHI."""
+    return ".".join(str(p) if isinstance(p, int) or p in _SAFE_PARTS else "(unexpected key)" for p in parts)
+
+
+def _unexpected(keys: Any, allowed: Any) -> int | None:
+    """The position (1-based) of the first key that is not allowed, or None."""
+    return next((n for n, k in enumerate(keys, 1) if k not in allowed), None)
+
+
 def _error_response(status: int, message: str, request_id: str, fields: list[dict[str, str]] | None = None,
                     headers: dict[str, str] | None = None) -> JSONResponse:
     body: dict[str, Any] = {"error": message, "request_id": request_id}
@@ -329,8 +343,9 @@ def _bad_strings(value: Any, path: str) -> str | None:
         except UnicodeEncodeError:
             return path
     elif isinstance(value, dict):
-        for k, v in value.items():
-            bad = _bad_strings(k, path) or _bad_strings(v, f"{path}.{k}" if path else str(k))
+        for n, (k, v) in enumerate(value.items(), 1):
+            name = k if k in ITEM_FIELDS else f"(key {n})"  # never the client's own key: it can be PHI
+            bad = _bad_strings(k, path or "item") or _bad_strings(v, f"{path}.{name}" if path else name)
             if bad:
                 return bad
     elif isinstance(value, list):
@@ -344,7 +359,7 @@ def _bad_strings(value: Any, path: str) -> str | None:
 def _field_problems(exc: ValidationError, prefix: str) -> list[dict[str, str]]:
     out = []
     for e in exc.errors(include_input=False, include_url=False):
-        loc = ".".join(str(x) for x in e.get("loc", ()))
+        loc = _loc(e.get("loc", ()))
         field = f"{prefix}.{loc}" if prefix and loc else (prefix or loc or "item")
         head = str(e.get("loc", ("",))[0]) if e.get("loc") else ""
         if head == "kind":
@@ -372,6 +387,10 @@ def _to_item(data: Any, image_paths: list[str], image_names: list[str], default_
     surrogate = _bad_strings(data, "")
     if surrogate is not None:
         raise bad(surrogate or "item", "not valid Unicode (unpaired surrogate)")
+    extra = _unexpected(data, ITEM_FIELDS)
+    if extra is not None:
+        raise bad("item", f"unexpected field (key {extra} of the object); an item has only "
+                          f"{', '.join(ITEM_FIELDS)}")
     data = dict(data)
     for required in ("kind", "channel"):
         if required not in data:
@@ -471,8 +490,7 @@ def create_app(store: Any = None, scanner: Any = None, settings: Settings | None
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
-        problems = [{"field": ".".join(str(x) for x in e.get("loc", ())), "problem": str(e.get("msg", "invalid"))}
-                    for e in exc.errors()]
+        problems = [{"field": _loc(e.get("loc", ())), "problem": str(e.get("msg", "invalid"))} for e in exc.errors()]
         return _error_response(422, "invalid request", _rid(request.scope), problems)
 
     def authenticate(request: Request) -> apikeys.KeyInfo:
@@ -564,8 +582,9 @@ def create_app(store: Any = None, scanner: Any = None, settings: Settings | None
             raise ApiError(415, "unsupported content type: send application/json ({\"items\": [...]})")
         data = await _read_json(request)
         raw = data.get("items") if isinstance(data, dict) else data
-        if isinstance(data, dict) and set(data) - {"items"}:
-            raise _invalid(sorted(set(data) - {"items"})[0][:60], "unexpected field; send {\"items\": [...]}")
+        extra = _unexpected(data, ("items",)) if isinstance(data, dict) else None
+        if extra is not None:
+            raise _invalid("body", f"unexpected field (key {extra} of the object); send {{\"items\": [...]}}")
         if not isinstance(raw, list):
             raise _invalid("items", "required: a JSON array of items")
         if len(raw) > settings.max_batch:

@@ -473,3 +473,33 @@ def test_marketing_precheck_never_tells_who_is_a_client(registered, monkeypatch)
     assert seen["marketing"]["verdict"] == "block" and "P7" not in shown and "2024-01-01" not in shown
     assert "lacks authorization for this use" in shown
     assert any(f.get("registry_record") == "P7/2024-01-01" for f in seen["compliance"]["findings"])
+
+
+def test_422_errors_never_echo_the_clients_key_names(scanner):
+    """422 answers named the client's unknown JSON keys, and a key can be PHI ("Maribel Quintanilla": ...).
+    They now name known fields and positions only."""
+    import httpx
+
+    from scanner import apikeys
+    from scanner.api import Settings, create_app
+    from tests.test_api import live_server
+
+    key = apikeys.create(scanner.registry.store, "keys-422")
+    item = {"kind": "post", "channel": "facebook", "text": "Holiday hours"}
+    bodies = [
+        ("/v1/check", {**item, NAME: "had Botox"}),
+        ("/v1/check", {**item, NAME: "x \ud800 y"}),
+        ("/v1/check", {"kind": "post", "channel": "facebook", "text": "hi", "images": [], NAME: {"nested": 1}}),
+        ("/v1/batch", {"items": [item], NAME: 1}),
+        ("/v1/batch", {"items": [{**item, NAME: True}, item]}),
+    ]
+    with live_server(create_app(store=scanner.registry.store, scanner=scanner, settings=Settings())) as base, \
+            httpx.Client(base_url=base, headers={"Authorization": f"Bearer {key}"}, timeout=120) as c:
+        answers = [c.post(path, content=json.dumps(body).encode(), headers={"Content-Type": "application/json"})
+                   for path, body in bodies]
+    for (path, _), r in zip(bodies, answers, strict=True):
+        assert r.status_code == (200 if path == "/v1/batch" and r.json().get("results") else 422), r.text
+        assert "Maribel" not in r.text and "Quintanilla" not in r.text, r.text
+        assert "key" in r.text  # the problem is still located: "unexpected field (key 4 of the object)"
+    batch = answers[-1].json()["results"]
+    assert batch[0]["error"] == "invalid item" and batch[1]["verdict"] == "pass"
