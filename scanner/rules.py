@@ -203,6 +203,8 @@ def load_rule_pack(root: Path | None = None) -> RulePack:
     for rule in rules:
         rule.params["_compiled"] = [re.compile(_expand(p["re"] if isinstance(p, dict) else p, lex), re.I)
                                     for p in _flat(rule.params.get("patterns", [])) if not fitted_on_holdout(p)]
+    for rule in rules:
+        rule.params["_targets"] = [re.compile(_expand(t, lex), re.I) for t in rule.params.get("targets", [])]
     # a rule that is loaded (not held out) turns on the detector extensions it names, and lends its
     # patterns to the shared description finder when it says `describes: true`
     switches = frozenset(s for rule in rules for s in rule.params.get("enables", []))
@@ -461,7 +463,7 @@ def _not_a_message_patient(ctx: Ctx, p: Person) -> bool:
     """Words NER took for a person in a message: lower-case fragments, practice names ("Northgate Physical"),
     and a minor told to a parent ("Lily (age 7)"). Needs `enables: [message_people]`."""
     t = ctx.a.text
-    if p.kind == "name" and not any(w[:1].isupper() for w in p.text.split()):
+    if p.kind == "name" and (not p.text[:1].isalpha() or not any(w[:1].isupper() for w in p.text.split())):
         return True
     if ORG_WORDS_RE.search(p.text + t[p.end:p.end + 25].split("\n")[0][:25]):
         return True
@@ -471,7 +473,7 @@ def _not_a_message_patient(ctx: Ctx, p: Person) -> bool:
 
 CARE_VERB_RE = (r"\b(?:is being|was|were|been|got|gets|is|are) (?:treated|seen|booked|scheduled)\b|\b(?:saw|treated|injected) (?:him|her|them)\b|"
                 r"\bwas (?:at|in) (?:our|the)\b|\bis in with\b|\bcame back (?:benign|negative|positive|normal|clear)\b|\bgot (?:drips|extra|a|an|her|his)\b|"
-                r"\b(?:started|finished|chose|cancell?ed|comes in|came in)\b|\bfor (?:her|his) (?:[\w-]+ )?(?:appointment|visit|session|treatment)\b")
+                r"\b(?:started|finished|chose|cancell?ed|comes in|came in)\b|\bbeen (?:seeing us|coming (?:in|here|to us))\b|\bfor (?:her|his) (?:[\w-]+ )?(?:appointment|visit|session|treatment)\b")
 
 
 def _not_a_client(ctx: Ctx, p: Person, s: Sentence) -> bool:
@@ -609,6 +611,7 @@ def _marketing_advice(rule: Rule, ctx: Ctx) -> Iterator[Hit]:
     targets = [p.start for p in ctx.a.persons if p.role in ("unknown", "third_party") and "vocative" in p.reasons]
     targets += [h.start or 0 for h in described_clients(ctx)]
     targets += [m.start() for m in re.finditer(r"\b(?:you said|you mentioned|you told us|replying to)\b", t, re.I)]
+    targets += [m.start() for rx in rule.params.get("_targets", []) for m in rx.finditer(t)]
     near: set[int] = set()
     for start in targets:
         i = ctx.a.sentence_index(start)
@@ -662,7 +665,8 @@ def _contact(rule: Rule, ctx: Ctx) -> Iterator[Hit]:
             p.role not in ("spa", "staff", "recipient", "celebrity") for p in persons_between(ctx, e.start - 45, e.start))
         if spa_context and not names_someone:
             continue
-        if "business_phones" in ctx.switches and not names_someone and e.label == "PHONE_NUMBER" and (
+        if "business_phones" in ctx.switches and e.label == "PHONE_NUMBER" and not re.search(
+                r"\b(her|his|their|cell|mobile|home)\b", before[-25:]) and (
                 ORG_WORDS_RE.search(ctx.a.text[max(0, e.start - 60):e.start])
                 or re.match(r"\s*[A-Z][\w&'’ ]{2,40}:", ctx.a.text) and not ctx.a.text[e.end:].strip(" .!)\n")):
             continue  # the sending practice's own number ("Northgate PT: ... 503-555-0164")
