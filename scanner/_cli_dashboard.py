@@ -34,6 +34,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     pw.set_defaults(handler=cmd_users_passwd)
     ls = us.add_parser("list", help="list users and roles")
     ls.set_defaults(handler=cmd_users_list)
+    pg = sub.add_parser("purge", help="delete old uploads and clear old scanned text (retention)",
+                        description="Deletes dashboard uploads older than $MEDSPA_SCAN_UPLOAD_DAYS (default 30) "
+                        "and clears the text, reply, author and evidence of items scanned more than "
+                        "$MEDSPA_SCAN_TEXT_DAYS ago (default: kept) that no longer wait for a decision.")
+    pg.add_argument("--older-than", metavar="DAYS", help="apply this age to both instead (e.g. 90d)")
+    pg.set_defaults(handler=cmd_purge)
 
 
 def _check_address(host: str, port: int) -> None:
@@ -80,7 +86,13 @@ def launch(host: str, port: int, demo: bool = False) -> int:
     if logins:
         print("Demo logins: " + ", ".join(f"{n} / {p} ({r})" for n, p, r in logins), flush=True)
     print("Stop it with Ctrl+C.", flush=True)
-    cmd = [sys.executable, "-m", "streamlit", "run", str(app),
+    from . import retention
+
+    try:
+        retention.apply(store, actor="dashboard-start")  # uploads (and raw text, when set) past retention
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    cmd = [sys.executable, "-m", "scanner._streamlit_boot", "run", str(app),  # streamlit without /_stcore/metrics
            "--server.address", host, "--server.port", str(port), "--server.headless", "true",
            "--server.fileWatcherType", "none", "--server.runOnSave", "false",
            "--server.maxUploadSize", str(MAX_UPLOAD_MB), "--browser.gatherUsageStats", "false",
@@ -136,6 +148,27 @@ def cmd_users_passwd(args: argparse.Namespace) -> int:
     except accounts.AccountError as exc:
         raise UsageError(str(exc)) from None
     print(f"password changed for {args.name.strip()}")
+    return 0
+
+
+def cmd_purge(args: argparse.Namespace) -> int:
+    from . import retention
+    from .cli import UsageError
+    from .store import Store
+
+    store = Store()
+    if args.older_than:
+        raw = args.older_than.strip().lower().removesuffix("d")
+        if not raw.isdigit() or int(raw) < 1:
+            raise UsageError(f"--older-than {args.older_than!r}: expected a number of days like 90d")
+        days = int(raw)
+        done = {"uploads": retention.purge_uploads(days), "items": retention.purge_text(store, days, _actor())}
+    else:
+        try:
+            done = retention.apply(store, actor=_actor())
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+    print(f"purged {done['uploads']} upload(s) and the text of {done['items']} item(s)")
     return 0
 
 

@@ -112,6 +112,19 @@ def _too_big(pixels: int) -> ImageError:
                       "megapixels (a possible decompression bomb; resize it or raise MEDSPA_SCAN_MAX_PIXELS)")
 
 
+def _unsealed(path: Path) -> bytes | None:
+    """The plain bytes of a sealed upload (decrypted in memory; see retention.py), None for other files."""
+    from ._at_rest import FILE_MAGIC, is_sealed_file, open_sealed_bytes
+
+    with path.open("rb") as fh:
+        if not is_sealed_file(fh.read(len(FILE_MAGIC))):
+            return None
+    try:
+        return open_sealed_bytes(path.read_bytes())
+    except Exception as exc:  # noqa: BLE001 - a wrong or missing key: the image cannot be checked
+        raise ImageError(f"a sealed upload that cannot be opened ({type(exc).__name__}: check the key)") from None
+
+
 def _sample_bytes(im: Any, path: Path, data: bytes | None) -> int:
     """Bytes per sample the file stores (2 for 16-bit PNG/TIFF and I;16, 4 for 32-bit modes, else 1)."""
     if im.mode in ("I", "F"):
@@ -246,6 +259,7 @@ def load(path: str | Path, data: bytes | None = None) -> LoadedImage:
     p = Path(path)
     if data is None:
         _check_file(p)
+        data = _unsealed(p)
     elif len(data) > MAX_BYTES:
         raise ImageError(f"the file is {len(data) / 1e6:.0f} MB; the limit is {MAX_BYTES / 1e6:.0f} MB "
                          "(MEDSPA_SCAN_MAX_IMAGE_BYTES)")
@@ -292,7 +306,7 @@ def load_full(path: str | Path) -> tuple[Any, str, dict[str, Any]]:
 
     p = Path(path)
     _check_file(p)
-    im = _open(p)
+    im = _open(p, _unsealed(p))
     try:
         fmt = str(im.format or "")
         info = {str(k): v for k, v in im.info.items()}

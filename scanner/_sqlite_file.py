@@ -6,10 +6,8 @@ turned into one line that names the file.
 from __future__ import annotations
 
 import contextlib
-import errno
 import os
 import sqlite3
-import tempfile
 from pathlib import Path
 
 from sqlalchemy.engine import make_url
@@ -49,26 +47,27 @@ def check_file(path: Path) -> None:
 
 
 def is_read_only(path: Path) -> bool:
-    """True when the database (or, for a new one, its folder) cannot be written by this process."""
-    try:
-        fd = os.open(path, os.O_RDWR)
-    except FileNotFoundError:
-        pass
-    except OSError as exc:
-        if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
-            return True
-        raise
-    else:
-        os.close(fd)
-    try:  # SQLite also writes its -wal and -shm files (and a new database) beside the file
-        with tempfile.TemporaryFile(dir=path.parent):
-            return False
-    except FileNotFoundError:
-        raise StoreError(f"the folder of the database {path} does not exist") from None
-    except OSError as exc:
-        if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
-            return True
-        raise
+    """True when the database (or, for a new one, its folder) cannot be written by this process. Uses
+    access(2), never open(2): closing any descriptor of the file would drop the POSIX locks this
+    process's SQLite connections hold on it."""
+    if not path.parent.is_dir():
+        raise StoreError(f"the folder of the database {path} does not exist")
+    if path.exists() and not os.access(path, os.W_OK):
+        return True
+    # SQLite also writes its -wal and -shm files (and a new database) beside the file
+    return not os.access(path.parent, os.W_OK | os.X_OK)
+
+
+_INSPECTED: dict[str, bool] = {}
+
+
+def inspect(path: Path) -> bool:
+    """Check the file once per process (see `is_read_only` for why not more often); True when read-only."""
+    key = str(path.resolve())
+    if key not in _INSPECTED:
+        check_file(path)
+        _INSPECTED[key] = is_read_only(path)
+    return _INSPECTED[key]
 
 
 def read_only_url(path: Path) -> str:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -12,15 +13,55 @@ PROJECT_ROOT = PACKAGE_ROOT.parent
 
 
 def home() -> Path:
-    """The data folder: $MEDSPA_SCAN_HOME, else a per-user data folder. Created on first use."""
+    """The data folder: $MEDSPA_SCAN_HOME, else a per-user data folder. Created on first use with 0700;
+    an existing one (and the files and folders directly in it) is made private once per process."""
     env = os.environ.get("MEDSPA_SCAN_HOME")
     if env:
         path = Path(env).expanduser()
     else:
         base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
         path = Path(base) / "medspa-scan"
-    path.mkdir(parents=True, exist_ok=True)
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if str(path) not in _PRIVATE:
+        _PRIVATE.add(str(path))
+        make_private(path)
     return path
+
+
+_PRIVATE: set[str] = set()
+#: what medspa-scan keeps in its data folder (only these are re-permissioned)
+OWN_NAMES = ("medspa.db", "registry.key", "audit.key", "audit.head", "audit.head.lock", "crawl.lock", "uploads",
+             "crawl-cache", "reports", "spa.yaml", "dashboard-session.key")
+
+
+def _ours(name: str) -> bool:
+    return name in OWN_NAMES or name.startswith(("medspa.db-", "audit-")) or name.endswith((".db", ".db-wal", ".db-shm"))
+
+
+def private_umask() -> None:
+    """New files 0600 and folders 0700 from here on (every command calls this first)."""
+    os.umask(0o077)
+
+
+def make_private(path: Path) -> None:
+    """0700 on the data folder and its sub-folders, 0600 on the files directly in it (PHI: the database,
+    its -wal/-shm, keys, reports, uploads): fixes a home made by an older version or a looser umask.
+    Only what this user owns; a read-only home is left as it is."""
+    uid = os.geteuid()
+    try:
+        entries = [p for p in path.iterdir() if _ours(p.name)]
+    except OSError:
+        return
+    if not entries and any(path.iterdir()):
+        return  # a folder with other things in it ($MEDSPA_SCAN_HOME=/tmp by mistake): not ours to lock
+    for p in [path, *entries]:
+        try:
+            st = p.lstat()
+            if st.st_uid != uid or stat.S_ISLNK(st.st_mode) or not st.st_mode & 0o077:
+                continue
+            p.chmod(0o700 if stat.S_ISDIR(st.st_mode) else 0o600)
+        except OSError:
+            continue
 
 
 def rules_dir() -> Path:

@@ -39,6 +39,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from . import audit
+from ._at_rest import SealedList, SealedText
 from ._csv_cells import csv_uncell
 from ._models import CHANNELS
 from ._registry_index import NameIndex, PersonMatch
@@ -72,9 +73,9 @@ class RegistryError(ValueError):
 class Patient(Base):
     __tablename__ = "registry_patients"
     patient_id: Mapped[str] = mapped_column(String(80), primary_key=True)
-    full_name: Mapped[str] = mapped_column(String(300))
-    aliases: Mapped[list[str]] = mapped_column(JSON, default=list)
-    social_handles: Mapped[list[str]] = mapped_column(JSON, default=list)
+    full_name: Mapped[str] = mapped_column(SealedText)  # names are PHI: encrypted at rest (_at_rest.py)
+    aliases: Mapped[list[str]] = mapped_column(SealedList, default=list)
+    social_handles: Mapped[list[str]] = mapped_column(SealedList, default=list)
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
 
 

@@ -32,8 +32,10 @@ from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship, sessionmaker
 
 from . import config
+from ._at_rest import SealedFinding, SealedText
 from ._models import Item, ScanResult
-from ._sqlite_file import StoreError, check_file, is_read_only, make_private, read_only_url, sqlite_path
+from ._sqlite_file import StoreError, make_private, read_only_url, sqlite_path
+from ._sqlite_file import inspect as inspect_file
 
 __all__ = ["Base", "Run", "Store", "StoreError", "StoredFinding", "StoredItem", "content_hash", "utcnow"]
 
@@ -90,9 +92,9 @@ class StoredItem(Base):
     item_id: Mapped[str] = mapped_column(String(200), index=True)
     kind: Mapped[str] = mapped_column(String(20))
     channel: Mapped[str] = mapped_column(String(20))
-    text: Mapped[str] = mapped_column(Text, default="")
-    in_reply_to: Mapped[str | None] = mapped_column(Text, nullable=True)
-    author: Mapped[str | None] = mapped_column(String(300), nullable=True)
+    text: Mapped[str] = mapped_column(SealedText, default="")  # PHI: encrypted at rest (_at_rest.py)
+    in_reply_to: Mapped[str | None] = mapped_column(SealedText, nullable=True)
+    author: Mapped[str | None] = mapped_column(SealedText, nullable=True)
     images: Mapped[list[str]] = mapped_column(JSON, default=list)
     permalink: Mapped[str | None] = mapped_column(String(2000), nullable=True)
     source: Mapped[str] = mapped_column(String(40), default="cli")
@@ -114,7 +116,7 @@ class StoredFinding(Base):
     rule_id: Mapped[str] = mapped_column(String(20), index=True)
     category: Mapped[str] = mapped_column(String(40), index=True)
     severity: Mapped[str] = mapped_column(String(10), index=True)
-    data: Mapped[dict[str, Any]] = mapped_column(JSON)
+    data: Mapped[dict[str, Any]] = mapped_column(SealedFinding)  # its evidence encrypted at rest
     waived: Mapped[bool] = mapped_column(Boolean, default=False)
     item: Mapped[StoredItem] = relationship(back_populates="findings")
 
@@ -151,8 +153,7 @@ class Store:
         path = sqlite_path(self.url)
         self.read_only = False
         if path is not None:
-            check_file(path)
-            self.read_only = is_read_only(path)
+            self.read_only = inspect_file(path)
         temp_tables: list[str] = []
         if self.read_only:
             assert path is not None

@@ -8,7 +8,6 @@ from __future__ import annotations
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # dashboard/ when 
 from _common import ALL_ROLES, compact_top, copy_button, get_scanner, image_with_boxes, require, store
 from _explain import cards, category_label, highlight, verdict_sentence
 
-from scanner import config, disclosure, review
+from scanner import disclosure, retention, review
 from scanner._models import CHANNELS, KINDS, Finding, Item
 
 IMAGE_TYPES = ["jpg", "jpeg", "png", "webp", "heic", "heif"]
@@ -52,11 +51,7 @@ def save_upload() -> list[str]:
     which the scanner also checks (a file called 'sarah-before.jpg' names a client)."""
     if upload is None:
         return []
-    folder = config.home() / "uploads" / uuid.uuid4().hex
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / (Path(upload.name).name or "upload")
-    path.write_bytes(upload.getvalue())
-    return [str(path)]
+    return [str(retention.save_upload(upload.getvalue(), upload.name))]  # sealed: never plain on disk
 
 
 def run_check(images: list[str]) -> None:
