@@ -2,8 +2,9 @@
 
 Prints: server start to healthy (demo seeding included), the first check (models may still be loading),
 click "Check" to verdict for a 300-character reply with warm models (median, p90, max over 20 checks), the
-server-side share of that (scan + store, in process), and the time to open the review queue with 300 open
-items. Reuses the browser test's helpers (tests/test_dashboard_browser.py).
+server-side share of that (scan + store, in process), the time to open the review queue with 300+ open
+items and to approve 60 of them in one action. Reuses the browser test's helpers
+(tests/test_dashboard_browser.py).
 
 Run: .venv/bin/python bench/bench_dashboard.py [--checks 20] [--queue-items 300]
 """
@@ -21,14 +22,19 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from tests.test_dashboard_browser import (  # noqa: E402
+    BULK,
     CHROMIUM,
     NAMES,
     VIOLATING,
+    approve_all_shown,
     browser_page,
     check,
+    fill_queue,
     log_in,
+    open_queue,
     reply_300,
     running_dashboard,
+    select,
 )
 
 
@@ -57,22 +63,6 @@ def server_side(home: Path, runs: int) -> list[float]:
     return out
 
 
-def fill_queue(home: Path, n: int) -> None:
-    """n open reply-gate items (scanned for real) in the dashboard's store."""
-    os.environ["MEDSPA_SCAN_HOME"] = str(home)
-    from scanner._models import Item
-    from scanner.engine import Scanner
-    from scanner.store import Store
-
-    store = Store()
-    items = [Item(id=f"bench-{i}", kind="reply", channel="google", text=reply_300(NAMES[i % len(NAMES)]))
-             for i in range(n)]
-    results = list(Scanner(store=store).scan_many(items))
-    run = store.start_run("api", actor="bench")
-    store.save_results(run, list(zip(items, results, strict=True)), source="api", submitted_by="bench")
-    store.finish_run(run, {"items": n})
-
-
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--checks", type=int, default=20)
@@ -96,13 +86,17 @@ def main() -> int:
                      for i in range(args.checks)]
             print(f"click 'Check' -> verdict, 300-character reply, warm: median {statistics.median(times):.2f} s, "
                   f"p90 {pct(times, 0.9):.2f} s, max {max(times):.2f} s ({len(times)} checks)")
-            fill_queue(home, args.queue_items)
-            t = time.perf_counter()
-            page.get_by_role("link", name="Review queue").click()
-            expect(page.get_by_text(f"{args.queue_items + 8} item(s)", exact=False)).to_be_visible(timeout=120_000)
-            expect(page.locator("[data-testid='stExpander']").nth(24)).to_be_attached(timeout=120_000)
-            print(f"open the review queue with {args.queue_items + 8} open items (first page of 25): "
-                  f"{time.perf_counter() - t:.2f} s")
+            fill_queue(home, BULK, channel="tiktok", source="cli")
+            fill_queue(home, max(0, args.queue_items - BULK), channel="google", source="api")
+            page.get_by_role("link", name="Pre-check").click()
+            opened = open_queue(page)
+            shown = page.get_by_text("item(s)", exact=False).first.inner_text().split(" ")[0]
+            print(f"open the review queue with {shown} open items (table of all of them): {opened:.2f} s")
+            select(page, "Source", "command line")
+            select(page, "Channel", "tiktok")
+            expect(page.get_by_text(f"{BULK} item(s)", exact=False)).to_be_visible(timeout=60_000)
+            took = approve_all_shown(page, BULK, "bench: archived")
+            print(f"approve {BULK} items in one action (click to done): {took:.2f} s")
     side = server_side(home, args.checks)
     print(f"server side of a check (scan + store), 300 characters: median {statistics.median(side) * 1000:.0f} ms, "
           f"max {max(side) * 1000:.0f} ms")

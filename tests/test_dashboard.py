@@ -394,6 +394,24 @@ def test_queue_rows_show_preview_submitter_note_age_and_sort_by_risk(demo, store
     assert stamps == sorted(stamps)
 
 
+def test_queue_table_rows_agree_with_the_full_queue_including_waivers(demo, store):
+    from scanner import review
+
+    target = next(i for i in review.queue(store) if i["effective_verdict"] == "review")
+    fid = next(f["id"] for f in target["findings"] if f["severity"] == "medium")
+    review.waive(store, fid, "manager", "general education, not about this person")
+    try:
+        full = {i["pk"]: i for i in review.queue(store, status=None)}
+        rows = {r["pk"]: r for r in review.queue_rows(store, status=None)}
+        assert full.keys() == rows.keys()
+        for pk, row in rows.items():
+            assert row["effective_verdict"] == full[pk]["effective_verdict"], pk
+            assert (row["text"], row["note"], row["submitted_by"]) == (full[pk]["text"], full[pk]["note"],
+                                                                       full[pk]["submitted_by"])
+    finally:
+        review.unwaive(store, fid, "manager", "test over")
+
+
 def test_queue_item_link_opens_it_and_approving_a_blocked_item_needs_a_reason(demo, store):
     from scanner import audit, review
 

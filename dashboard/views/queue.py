@@ -46,9 +46,9 @@ with st.expander("More filters"):
     since = m2.date_input("From", value=date.today() - timedelta(days=90), key="q_since")
     until = m3.date_input("To", value=date.today(), key="q_until")
 
-items = review.queue(s, source=None if source == ALL else source, channel=None if channel == ALL else channel,
-                     category=None if category == ALL else category, severity=None if severity == ALL else severity,
-                     since=since, until=until, status=status)
+items = review.queue_rows(s, source=None if source == ALL else source, channel=None if channel == ALL else channel,
+                          category=None if category == ALL else category,
+                          severity=None if severity == ALL else severity, since=since, until=until, status=status)
 if sort == "risk":
     items.sort(key=lambda it: (-RISK.get(it["effective_verdict"], 0), -sum(map(counted, it["findings"])),
                                it["submitted_at"]))
@@ -235,7 +235,7 @@ def actions(it: dict[str, Any]) -> None:
 
 
 if open_pk is not None:
-    it = next((x for x in items if x["pk"] == open_pk), None) or review.get_item(s, open_pk)
+    it = review.get_item(s, open_pk)
     st.divider()
     if it is None:
         st.warning(f"Item {open_pk} does not exist.")

@@ -21,6 +21,7 @@ from scanner import review
 from scanner._csv_cells import neutralize_frame
 
 SEVERITY_COLORS = alt.Scale(domain=["high", "medium"], range=["#1864ab", "#74c0fc"])  # not the severity red
+PALETTE = ["#1864ab", "#74c0fc", "#0b7285", "#66d9e8", "#5f3dc4", "#b197fc", "#087f5b", "#63e6be", "#495057"]
 RUN_SOURCES = {"crawl": "crawl", "api": "api", "cli": "cli-batch"}  # item source -> its runs (no single checks)
 RUN_LABEL = {"crawl": "crawl", "api": "reply-gate batch", "cli-batch": "command-line batch"}
 ALL = "all"
@@ -79,8 +80,9 @@ else:
     ev_chan = g2.altair_chart(bar("channel", "By channel (click a bar)", "pick_channel"), width="stretch",
                               on_select="rerun", key="chart_channel")
     weekly = alt.Chart(rows, title="By week").mark_bar().encode(
-        x=alt.X("week:O", title="ISO week", sort="ascending"), y=alt.Y("distinct(pk):Q", title="items"),
-        color=alt.Color("problem:N", scale=alt.Scale(scheme="tableau10"),
+        x=alt.X("week:O", title="ISO week", sort="ascending"), xOffset="problem:N",
+        y=alt.Y("distinct(pk):Q", title="items"),
+        color=alt.Color("problem:N", scale=alt.Scale(range=PALETTE),
                         legend=alt.Legend(orient="bottom", columns=3, labelLimit=260, title=None)),
         tooltip=["week:O", "problem:N", alt.Tooltip("distinct(pk):Q", title="items")])
     st.altair_chart(weekly, width="stretch")
