@@ -20,6 +20,7 @@ from sqlalchemy.types import TypeDecorator
 PREFIX = "enc1:"
 FILE_MAGIC = b"medspa-scan sealed file 1\n"
 _FERNETS: dict[tuple[Any, ...], Fernet] = {}
+_KEY_PATHS: dict[tuple[str | None, str | None], Any] = {}
 
 
 def _fernet(create: bool = True) -> Fernet:
@@ -30,7 +31,8 @@ def _fernet(create: bool = True) -> Fernet:
     if env:
         ident: tuple[Any, ...] = ("env", env)
     else:
-        path = crypto.key_path()
+        where = (os.environ.get("MEDSPA_SCAN_HOME"), os.environ.get("XDG_DATA_HOME"))
+        path = _KEY_PATHS.get(where) or _KEY_PATHS.setdefault(where, crypto.key_path())
         try:
             st = path.stat()
             ident = ("file", str(path), st.st_ino, st.st_mtime_ns)
