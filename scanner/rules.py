@@ -467,7 +467,11 @@ def _not_a_message_patient(ctx: Ctx, p: Person) -> bool:
         return True
     if ORG_WORDS_RE.search(p.text + t[p.end:p.end + 25].split("\n")[0][:25]):
         return True
-    first = re.escape(p.text.split()[0]) if p.text.split() else ""
+    first = p.text.split()[0] if p.text.split() else ""
+    if re.fullmatch(r"\w+", first):  # the words followed by a child's age are found once per item (linear time)
+        return first in _memo(ctx, "minor_words", lambda: {m.group(0) for m in re.finditer(r"\w+", t)
+                                                           if MINOR_AFTER_RE.search(t[m.end():m.end() + 20])})
+    first = re.escape(first)
     return bool(first) and any(MINOR_AFTER_RE.search(t[m.end():m.end() + 20]) for m in re.finditer(rf"\b{first}\b", t))
 
 
@@ -483,8 +487,8 @@ def _not_a_client(ctx: Ctx, p: Person, s: Sentence) -> bool:
         return False
     t = ctx.a.text
     line_start = t.rfind("\n", 0, p.start) + 1
-    heading = not t[line_start:p.start].strip() and re.match(r"[\w\s&'’-]{0,25}[|:]", t[p.end:])
-    return bool(heading or NOT_CLIENT_RE.search(s.text) or DEIDENTIFIED_RE.search(t))
+    heading = not t[line_start:p.start].strip() and re.match(r"[\w\s&'’-]{0,25}[|:]", t[p.end:p.end + 30])
+    return bool(heading or NOT_CLIENT_RE.search(s.text) or _memo(ctx, "deidentified", lambda: bool(DEIDENTIFIED_RE.search(t))))
 
 
 def _authorized_in_comment(ctx: Ctx, p: Person) -> bool:
