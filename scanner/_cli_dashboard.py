@@ -162,6 +162,7 @@ def cmd_purge(args: argparse.Namespace) -> int:
         if not raw.isdigit() or int(raw) < 1:
             raise UsageError(f"--older-than {args.older_than!r}: expected a number of days like 90d")
         days = int(raw)
+        retention.seal_existing(store)
         done = {"uploads": retention.purge_uploads(days), "items": retention.purge_text(store, days, _actor())}
     else:
         try:

@@ -108,8 +108,46 @@ def purge_text(store: Any, older_than_days: int, actor: str = "retention") -> in
     return n
 
 
+def seal_existing(store: Any) -> int:
+    """Encrypt content stored before encryption at rest existed (items, finding evidence, registry
+    names); returns how many rows were rewritten. Idempotent and cheap when there is nothing left."""
+    import json
+
+    from sqlalchemy import text, update
+
+    from ._at_rest import PREFIX, open_sealed
+    from .registry import Patient
+    from .store import StoredFinding, StoredItem
+
+    plain = f"NOT LIKE '{PREFIX}%'"
+    n = 0
+
+    def _plain_list(value: str | None) -> list[str]:
+        return list(json.loads(open_sealed(value))) if value else []
+
+    with store.session(immediate=True) as s:
+        for pk, body, reply, author in s.execute(text(
+                f"SELECT id, text, in_reply_to, author FROM items WHERE (text != '' AND text {plain}) "
+                f"OR in_reply_to {plain} OR author {plain}")).all():
+            s.execute(update(StoredItem).where(StoredItem.id == pk)
+                      .values(text=body, in_reply_to=reply, author=author))
+            n += 1
+        for pk, data in s.execute(text("SELECT id, data FROM findings WHERE data NOT LIKE "
+                                       f"'%\"evidence\": \"{PREFIX}%' AND data NOT LIKE '%\"evidence\": \"\"%'")).all():
+            s.execute(update(StoredFinding).where(StoredFinding.id == pk).values(data=json.loads(data)))
+            n += 1
+        for pid, name, aliases, handles in s.execute(text(
+                f"SELECT patient_id, full_name, aliases, social_handles FROM registry_patients WHERE full_name {plain}")).all():
+            s.execute(update(Patient).where(Patient.patient_id == pid).values(
+                full_name=name, aliases=_plain_list(aliases), social_handles=_plain_list(handles)))
+            n += 1
+    return n
+
+
 def apply(store: Any, actor: str = "retention") -> dict[str, int]:
-    """Apply the configured retention (uploads and, when set, raw text)."""
+    """Apply the configured retention (uploads and, when set, raw text); seal what an older version
+    stored in plain form."""
+    seal_existing(store)
     out = {"uploads": 0, "items": 0}
     if (days := upload_days()) is not None:
         out["uploads"] = purge_uploads(days)

@@ -522,3 +522,29 @@ def test_dashboard_metrics_endpoint_is_closed(home):
     finally:
         proc.terminate()
         proc.wait(timeout=20)
+
+
+def test_plain_rows_from_an_older_version_get_encrypted(home):
+    import json
+    import sqlite3
+
+    real_store(home)
+    assert cli(home, "check", f"Thanks {PATIENT}, see you at your next Botox touch-up!", "--kind", "reply",
+               "--channel", "google", "--author", PATIENT).returncode == 1
+    con = sqlite3.connect(home / "medspa.db")  # what a version without encryption at rest left behind
+    con.execute("update items set text = ?, author = ?", (f"Thanks {PATIENT} for visiting!", PATIENT))
+    con.execute("update findings set data = json_set(data, '$.evidence', ?)", (PATIENT,))
+    con.execute("update registry_patients set full_name = ?, aliases = '[\"Hattie\"]' where patient_id = 'R001'",
+                (PATIENT,))
+    con.commit()
+    con.close()
+    assert _phi_hits(home, (b"Quinlan",))
+    r = cli(home, "purge")
+    assert r.returncode == 0, r.stderr
+    assert _phi_hits(home, (b"Quinlan", b"Hattie")) == []
+    listed = json.loads(cli(home, "registry", "list", "--format", "json").stdout)
+    assert {r["full_name"] for r in listed} == {PATIENT, "Oswald Pemberton"}
+    from scanner import review
+    from scanner.store import Store
+
+    assert review.queue(Store())[0]["author"] == PATIENT
