@@ -542,7 +542,7 @@ PATIENT_CONTEXT = (r"\b(?:she|he|her|his|they|their)\b|['’]s\s+\w+|\b(?:client
 @detector("third_party")
 def _third_party(rule: Rule, ctx: Ctx) -> Iterator[Hit]:
     """Someone other than the addressee or recipient, named with their care."""
-    if ctx.item.kind == "post" or (ctx.item.kind == "message" and not recipient(ctx)):
+    if _marketing(ctx):
         return  # marketing features are judged by the registry rules
     for p in third_party_patients(ctx):
         yield Hit(p.start, p.end, p.text, pattern=f"{p.kind} with care details")
@@ -840,7 +840,20 @@ def addressed_clients(ctx: Ctx) -> list[Person]:
 
 
 def _marketing(ctx: Ctx) -> bool:
-    return ctx.item.kind == "post" or (ctx.item.kind == "message" and not recipient(ctx))
+    if ctx.item.kind == "post":
+        return True
+    if ctx.item.kind != "message" or recipient(ctx):
+        return False
+    # with `enables: [promo_messages]`, a message to nobody in particular is marketing only when it promotes
+    # (a wrong-number text, a doctor's note or a public statement discloses; it does not market)
+    return "promo_messages" not in ctx.switches or bool(MARKETING_MESSAGE_RE.search(ctx.a.text))
+
+
+MARKETING_MESSAGE_RE = re.compile(
+    r"\b(?:book|sale|offer|special|promo|discount|deal|\d+% off|\$\d+ off|join (?:us|them)|shout-?out|newsletter|"
+    r"unsubscribe|stop to|opt out|gift cards?|members?|vip|spotlight|reviewers?|winners?|giveaway|this month|all month|"
+    r"intro pricing|new (?:service|device|treatment)|faq|testimonial|story|before (?:and|&) after|descuento|oferta|promoción|"
+    r"reserva|agenda)\b|\$\d|\bstop\s*=|msg\s*&\s*data", re.I)
 
 
 ONE_TO_ONE_RE = re.compile(
