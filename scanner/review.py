@@ -167,11 +167,10 @@ def decide_many(store: Store, pks: list[int], decision: str, reviewer: str,
                 continue
             it.review_status = "approved" if decision == "approve" else "rejected"
             s.add(Decision(item_pk=pk, decision=decision, justification=justification, reviewer=reviewer))
+            audit.record(store, reviewer, f"review.{decision}", f"item:{pk}",  # in the same transaction
+                         {"verdict": items[pk]["verdict"], "effective_verdict": items[pk]["effective_verdict"],
+                          "justification": justification}, session=s)
             done.append(pk)
-    for pk in done:
-        audit.record(store, reviewer, f"review.{decision}", f"item:{pk}",
-                     {"verdict": items[pk]["verdict"], "effective_verdict": items[pk]["effective_verdict"],
-                      "justification": justification})
     return done, errors
 
 

@@ -46,7 +46,7 @@ def link(target: str) -> str | None:
 
 df = pd.DataFrame([{
     "when": local(e["at"]), "who": e["actor"], "what": action_label(e["action"]), "area": e["action"].split(".")[0],
-    "action": e["action"], "about": e["target"], "open": link(e["target"]), "details": detail_text(e["detail"]),
+    "action": e["action"], "about": e["target"].replace(":", " ", 1), "open": link(e["target"]), "details": detail_text(e["detail"]),
     "entry": e["id"], "hash": e["hash"]} for e in entries])
 ALL = "all"
 c1, c2, c3, c4 = st.columns(4)

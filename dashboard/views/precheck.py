@@ -185,5 +185,9 @@ mine = review.mine(store(), user)
 if mine:
     st.divider()
     st.subheader("Your submissions")
-    st.dataframe(pd.DataFrame(mine), hide_index=True,
-                 column_config={"text": st.column_config.TextColumn("draft", width="large")})
+    table = pd.DataFrame(mine)
+    table["submitted"] = table["submitted"].str.replace("T", " ")
+    st.dataframe(table, hide_index=True, column_order=["submitted", "status", "reviewer", "reason", "safe text", "text",
+                                                       "verdict", "kind", "channel"],
+                 column_config={"text": st.column_config.TextColumn("draft", width="large"),
+                                "safe text": st.column_config.TextColumn("safe text to use", width="large")})
