@@ -1,6 +1,7 @@
 """Shared dashboard plumbing: the cached store, scanner and rule pack (models load once per process,
-warmed while the user logs in), log-in, session timeout, the per-page role check and the pieces several
-pages draw (verdict badge, highlighted text, findings, face boxes). No scanning logic lives here: every
+warmed while the user logs in), log-in, sessions that survive a reload (signed cookie), the per-page
+role check and the pieces several pages draw (Copy button, face boxes, untrusted text for markdown;
+findings in words are in _explain.py). No scanning logic lives here: every
 read and write goes through `scanner`'s public functions."""
 from __future__ import annotations
 
@@ -19,9 +20,6 @@ from scanner.store import Store
 
 REVIEWERS = accounts.REVIEWER_ROLES  # compliance, admin
 ALL_ROLES = accounts.ROLES
-VERDICT_COLOR = {"block": "red", "review": "orange", "pass": "green"}
-SEVERITY_BG = {"high": "#ffc9c9", "medium": "#ffe0a8", "low": "#fff3bf", "info": "#e7f5ff"}
-SEVERITY_RANK = {"high": 3, "medium": 2, "low": 1, "info": 0}
 LOGIN_FAIL_DELAY = 0.5  # seconds every failed log-in costs, on top of the account lock-out
 
 _POOL = ThreadPoolExecutor(max_workers=1, thread_name_prefix="model-loader")
@@ -194,67 +192,6 @@ _MD_SPECIAL = set("\\`*_{}[]()#+-.!|<>~$:")
 def md(value: Any) -> str:
     """Untrusted text (drafts, evidence, names) for st.markdown: no links, emphasis, HTML or LaTeX ($)."""
     return "".join("\\" + ch if ch in _MD_SPECIAL else ch for ch in str(value)).replace("\n", " ")
-
-
-def verdict_badge(verdict: str, effective: str | None = None) -> None:
-    line = f"### Verdict: :{VERDICT_COLOR.get(verdict, 'gray')}[{verdict.upper()}]"
-    if effective and effective != verdict:
-        line += f" → after waivers :{VERDICT_COLOR.get(effective, 'gray')}[{effective.upper()}]"
-    st.markdown(line)
-
-
-def highlight(text: str, findings: list[dict[str, Any]], source: str = "text") -> str:
-    """HTML of `text` with every finding's span marked (colour by severity, number = the finding's place
-    in the list, hover for the rule). Overlapping spans are split so nothing is marked twice."""
-    spans = []
-    for n, f in enumerate(findings, start=1):
-        s, e = f.get("start"), f.get("end")
-        if (f.get("source", "text") == source and isinstance(s, int) and isinstance(e, int)
-                and 0 <= s < e <= len(text) and f.get("severity") != "info" and not f.get("waived")):
-            spans.append((s, e, n, f))
-    cuts = sorted({0, len(text), *(s for s, _, _, _ in spans), *(e for _, e, _, _ in spans)})
-    out = []
-    for a, b in zip(cuts, cuts[1:], strict=False):
-        seg = html.escape(text[a:b])
-        cover = [sp for sp in spans if sp[0] <= a and b <= sp[1]]
-        if not cover:
-            out.append(seg)
-            continue
-        top = max(cover, key=lambda sp: SEVERITY_RANK.get(sp[3]["severity"], 0))[3]
-        title = html.escape("; ".join(f"{sp[2]}. {sp[3]['rule_id']} {sp[3]['category']}" for sp in cover), quote=True)
-        out.append(f"<mark title=\"{title}\" style=\"background:{SEVERITY_BG.get(top['severity'], '#eee')};"
-                   f"padding:1px 0\">{seg}</mark>")
-        ends = [str(sp[2]) for sp in cover if sp[1] == b]
-        if ends:
-            out.append(f"<sup>{','.join(ends)}</sup>")
-    return "".join(out).replace("\n", "<br>")
-
-
-def text_box(text: str, findings: list[dict[str, Any]], source: str = "text") -> None:
-    st.markdown(f"<div style='border:1px solid #ddd;border-radius:6px;padding:10px;line-height:1.7'>"
-                f"{highlight(text, findings, source)}</div>", unsafe_allow_html=True)
-
-
-def show_finding(n: int, f: dict[str, Any], rule: Any = None, show_record: bool = False) -> None:
-    """One finding: what, the evidence, why it matters, the fix, the citation (one compact block)."""
-    lines = [f"**{md(f['message'])}**"]
-    if f.get("evidence"):
-        lines.append(f"Evidence: “{md(f['evidence'])}” ({md(f.get('source', 'text'))})")
-    if rule is not None and getattr(rule, "rationale", ""):
-        lines.append(f"*Why it matters:* {rule.rationale}")
-    fix = f.get("suggestion") or (getattr(rule, "remediation", "") if rule is not None else "")
-    if fix:
-        lines.append(f"*Fix:* {fix}")
-    st.markdown("  \n".join(lines))
-    bits = [f"Citation: {f['citation']}" if f.get("citation") else "", f"rule {f['rule_id']}"]
-    if show_record and f.get("registry_record"):
-        bits.append(f"registry record {f['registry_record']}")
-    st.caption(" · ".join(b for b in bits if b))
-
-
-def finding_title(n: int, f: dict[str, Any]) -> str:
-    waived = " · waived" if f.get("waived") else ""
-    return f"{n}. {f['severity'].upper()} · {f['rule_id']} · {f['category']}{waived}"
 
 
 def image_with_boxes(path: str, findings: list[dict[str, Any]]) -> None:
