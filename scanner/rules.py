@@ -853,7 +853,8 @@ MARKETING_MESSAGE_RE = re.compile(
     r"\b(?:book|sale|offer|special|promo|discount|deal|\d+% off|\$\d+ off|join (?:us|them)|shout-?out|newsletter|"
     r"unsubscribe|stop to|opt out|gift cards?|members?|vip|spotlight|reviewers?|winners?|giveaway|this month|all month|"
     r"intro pricing|new (?:service|device|treatment)|faq|testimonial|story|before (?:and|&) after|descuento|oferta|promoción|"
-    r"reserva|agenda)\b|\$\d|\bstop\s*=|msg\s*&\s*data", re.I)
+    r"reserva|agenda|blog|case stud(?:y|ies)|real stories|see how|read (?:her|his|their|the|our)|results|journey|"
+    r"transformation)\b|\$\d|\bstop\s*=|msg\s*&\s*data", re.I)
 
 
 ONE_TO_ONE_RE = re.compile(
