@@ -187,7 +187,10 @@ if mine:
     st.subheader("Your submissions")
     table = pd.DataFrame(mine)
     table["submitted"] = table["submitted"].str.replace("T", " ")
-    st.dataframe(table, hide_index=True, column_order=["submitted", "status", "reviewer", "reason", "safe text", "text",
-                                                       "verdict", "kind", "channel"],
+    if not table["safe text"].astype(bool).any():  # the column only when something was sent back
+        table = table.drop(columns=["safe text"])
+    st.dataframe(table, hide_index=True, column_order=[c for c in ("submitted", "status", "reviewer", "reason",
+                                                                    "safe text", "text", "verdict", "kind", "channel")
+                                                       if c in table.columns],
                  column_config={"text": st.column_config.TextColumn("draft", width="large"),
                                 "safe text": st.column_config.TextColumn("safe text to use", width="large")})
