@@ -151,7 +151,8 @@ def try_lines() -> str:
             f"  export MEDSPA_SCAN_HOME={shlex.quote(shown)}\n"
             f"  {exe} rules explain PAT002\n"
             f"  {exe} check \"Thanks Sarah! See you at your touch-up.\" --kind reply --channel google\n"
-            "Start over with fresh demo data: make demo-reset\n")
+            + ("Start over with fresh demo data: make demo-reset\n" if shown == "./.demo-home" else
+               f"Start over with fresh demo data: delete {shlex.quote(shown)} and run this again\n"))
 
 
 def main() -> int:
