@@ -5,6 +5,7 @@ pre-check, the queue and the tests share them; rule ids and citations stay in th
 from __future__ import annotations
 
 import html
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,6 +23,15 @@ CATEGORY_LABEL = {
     "scan_incomplete": "Not fully checked",
 }
 OPENING = {"block": "Don't post", "review": "Check before posting", "pass": "Good to go"}
+
+
+_CLI_HINT = re.compile(r"\s*\(medspa-scan check --(redact|strip-metadata) OUT\)")
+_BUTTON = {"redact": "Download with faces blurred", "strip-metadata": "Download without metadata"}
+
+
+def dashboard_terms(text: str) -> str:
+    """A rule's fix as a dashboard user reads it: "(medspa-scan check --redact OUT)" -> the button to use."""
+    return _CLI_HINT.sub(lambda m: f" (the “{_BUTTON[m.group(1)]}” button under the image)", text)
 
 
 def category_label(category: str) -> str:
@@ -118,9 +128,10 @@ class Card:
 
     @property
     def fix(self) -> str:
+        """What to write or do instead, in dashboard terms (a command-line hint becomes the download button)."""
         for f in sorted(self.findings, key=lambda f: -SEVERITY_RANK.get(f["severity"], 0)):
             if f.get("suggestion"):
-                return str(f["suggestion"])
+                return dashboard_terms(str(f["suggestion"]))
         return ""
 
     @property

@@ -336,6 +336,8 @@ def test_precheck_image_shows_face_boxes_and_fixed_copies_to_download(demo):
     assert "1 face marked" in shown[0] and not at.image
     buttons = [b.proto.label for b in at.get("download_button")]
     assert "Download with faces blurred" in buttons, buttons
+    fixes = " ".join(m.value for m in at.markdown if "Instead:" in m.value)
+    assert "Download with faces blurred" in fixes and "medspa-scan" not in texts(at)  # no command to run
 
 
 def test_precheck_results_post_with_an_unregistered_face_is_blocked_with_a_reason(demo):
