@@ -102,6 +102,17 @@ def precheck(scanner: Any, store: Store, item: Item, user: str) -> tuple[ScanRes
     return result, pk
 
 
+def safe_text(scanner: Any, item: dict[str, Any]) -> str | None:
+    """The item's suggested safe text if it passes the scanner itself, else the generic text for its kind
+    if that passes, else None (for an item stored by the API, a crawl or the command line, whose
+    suggestion was not checked when it was made)."""
+    probe = Item(id=f"safe-{item['pk']}", kind=item["kind"], channel=item["channel"], text=item["text"] or "",
+                 in_reply_to=item.get("in_reply_to") or None, author=item.get("author") or None)
+    with _SCAN_LOCK:
+        return verdict.vetted(probe, item.get("suggested_text"), scanner.profile,
+                              lambda p: scanner.scan(p).verdict)
+
+
 def submit(store: Store, pk: int, user: str, note: str = "") -> None:
     """Send a pre-checked draft to the compliance review queue."""
     with store.session() as s:
@@ -136,11 +147,12 @@ def decide(store: Store, pk: int, decision: str, reviewer: str, justification: s
         raise ReviewError(errors[0][1])
 
 
-def decide_many(store: Store, pks: list[int], decision: str, reviewer: str,
-                justification: str = "") -> tuple[list[int], list[tuple[int, str]]]:
+def decide_many(store: Store, pks: list[int], decision: str, reviewer: str, justification: str = "",
+                scanner: Any = None) -> tuple[list[int], list[tuple[int, str]]]:
     """Approve, reject or send back several open items with one reason, in one transaction: returns the
     items decided and (item, why not) for the others (already decided, a blocked item approved without
-    a reason...). `send_back` rejects the item with the safe text as the answer to its submitter."""
+    a reason...). `send_back` rejects the item with the safe text as the answer to its submitter; with
+    `scanner`, that text is checked first (`safe_text`) and replaced by one that passes, or refused."""
     if decision not in ("approve", "reject", "send_back"):
         raise ReviewError(f"unknown decision {decision!r}; expected approve, reject or send_back")
     justification = justification.strip()
@@ -152,8 +164,11 @@ def decide_many(store: Store, pks: list[int], decision: str, reviewer: str,
     for pk in dict.fromkeys(pks):
         try:
             _check_decision(items.get(pk), pk, decision, justification)
-            if decision == "send_back" and not items[pk]["suggested_text"]:
-                raise ReviewError(f"item {pk} has no safe text to send back; reject it with a reason instead")
+            if decision == "send_back":
+                safe = safe_text(scanner, items[pk]) if scanner is not None else items[pk]["suggested_text"]
+                if not safe:
+                    raise ReviewError(f"item {pk} has no safe text that passes; reject it with a reason instead")
+                items[pk]["suggested_text"] = safe
         except ReviewError as exc:
             errors.append((pk, str(exc)))
         else:
@@ -166,6 +181,8 @@ def decide_many(store: Store, pks: list[int], decision: str, reviewer: str,
                 errors.append((pk, f"item {pk} was decided meanwhile; reload the queue"))
                 continue
             it.review_status = "approved" if decision == "approve" else "rejected"
+            if decision == "send_back" and it.suggested_text != items[pk]["suggested_text"]:
+                it.suggested_text = items[pk]["suggested_text"]  # the checked text is what the submitter gets
             s.add(Decision(item_pk=pk, decision=decision, justification=justification, reviewer=reviewer))
             audit.record(store, reviewer, f"review.{decision}", f"item:{pk}",  # in the same transaction
                          {"verdict": items[pk]["verdict"], "effective_verdict": items[pk]["effective_verdict"],

@@ -466,6 +466,27 @@ def test_queue_send_back_with_the_safe_text_reaches_the_submitter(demo, store):
     assert row["status"] == "sent back" and "Jenna" not in row["safe text"] and row["safe text"]
 
 
+def test_queue_never_sends_back_a_safe_text_that_does_not_pass(demo, store):
+    from scanner import review
+    from scanner._models import Finding, Item, ScanResult
+
+    item = Item(id="gate-unsafe-suggestion", kind="reply", channel="google", author="Sarah K.",
+                text="Thanks Sarah! See you at your touch-up next week!")
+    unsafe = "Thanks Sarah, see you at your touch-up!"  # a stored suggestion that was never checked
+    result = ScanResult(id=item.id, verdict="block", rule_pack="test", suggested_text=unsafe, findings=[
+        Finding(rule_id="PHI001", category="patient_identifier", severity="high", message="names the reviewer",
+                evidence="Sarah", start=7, end=12)])
+    run = store.start_run("api", actor="test")
+    [pk] = store.save_results(run, [(item, result)], source="api", submitted_by="test")
+    at = queue_page(pk)
+    shown = next(m.value for m in at.markdown if "#ebfbee" in m.value)
+    assert "Sarah" not in shown and "touch-up" not in shown
+    at.button(key=f"send-back-{pk}").click().run()
+    sent = review.get_item(store, pk)
+    assert sent["status"] == "rejected" and sent["suggested_text"] != unsafe
+    assert "Sarah" not in sent["suggested_text"] and plain(shown).endswith(sent["suggested_text"] + "</div>")
+
+
 def test_queue_bulk_approve_with_one_reason(demo, store):
     from scanner import audit, review
 

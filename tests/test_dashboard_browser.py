@@ -326,7 +326,7 @@ def test_manager_queue_links_send_back_bulk_approve_scans_registry_audit_logout(
         expect(send_back).to_be_visible()
         shot(page, "queue-item")
         send_back.click()
-        expect(page.get_by_text("Sent back with the safe text.")).to_be_visible(timeout=60_000)
+        expect(page.get_by_text("Sent back 1 item(s).")).to_be_visible(timeout=60_000)
         assert review.get_item(store, pk)["status"] == "rejected"
 
         page.goto(f"{url}/queue")

@@ -15,7 +15,7 @@ import pandas as pd
 import streamlit as st
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # dashboard/ when a page runs alone
-from _common import REVIEWERS, compact_top, copy_button, image_with_boxes, md, require, store
+from _common import REVIEWERS, compact_top, copy_button, get_scanner, image_with_boxes, md, require, store
 from _explain import cards, category_label, counted, highlight, verdict_sentence
 
 from scanner import review
@@ -129,7 +129,7 @@ if len(selected) > 1 and status == "open":
         if b2.button(f"Reject {len(selected)}", key="bulk_reject", icon=":material/close:"):
             after(*review.decide_many(s, selected, "reject", user, reason), "rejected")
         if b3.button(f"Send {len(selected)} back with the safe text", key="bulk_send_back", icon=":material/reply:"):
-            after(*review.decide_many(s, selected, "send_back", user, reason), "sent back")
+            after(*review.decide_many(s, selected, "send_back", user, reason, scanner=get_scanner()), "sent back")
 
 if len(selected) == 1:
     st.query_params["item"] = str(selected[0])
@@ -195,6 +195,8 @@ def show_item(it: dict[str, Any]) -> None:
         for path in it["images"]:
             image_with_boxes(path, it["findings"])
     with right:
+        if it["suggested_text"] and it["status"] == "open":  # what would be sent back: checked first
+            it["suggested_text"] = checked_safe_text(it)
         if it["suggested_text"]:
             st.markdown("**Safe text**")
             st.markdown("<div style='border:1px solid #b2f2bb;background:#ebfbee;border-radius:6px;padding:8px 10px'>"
@@ -220,12 +222,21 @@ def show_item(it: dict[str, Any]) -> None:
                                                                       if h["justification"] else "") for h in past))
 
 
+def checked_safe_text(it: dict[str, Any]) -> str | None:
+    """The item's safe text only if it passes the scanner (else the generic one for its kind, else none);
+    remembered for this item while the page is open."""
+    key = f"safe-text-{it['pk']}"
+    if key not in st.session_state:
+        st.session_state[key] = review.safe_text(get_scanner(), it)
+    return st.session_state[key]
+
+
 def actions(it: dict[str, Any]) -> None:
     pk, blocked = it["pk"], it["effective_verdict"] == "block"
     reason = st.text_input("Reason (needed to reject, and to approve while it is still blocked)", key=f"reason-{pk}")
     if it["suggested_text"] and st.button("Send back with the safe text", key=f"send-back-{pk}", icon=":material/reply:",
                                           type="primary" if blocked else "secondary", width="stretch"):
-        decide_one(review.decide, s, pk, "send_back", user, reason, flash="Sent back with the safe text.")
+        after(*review.decide_many(s, [pk], "send_back", user, reason, scanner=get_scanner()), "sent back")
     b1, b2 = st.columns(2)
     if b1.button("Approve anyway" if blocked else "Approve", key=f"approve-{pk}", icon=":material/check:",
                  type="secondary" if blocked else "primary", width="stretch"):
