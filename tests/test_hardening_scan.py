@@ -210,10 +210,15 @@ def _runs(home: Path) -> list[tuple[str, str]]:
 
 
 def _stored(home: Path) -> dict[str, str]:
-    import sqlite3
+    """Stored items' text, read through the store (which decrypts it with the home's key)."""
+    from sqlalchemy import select
 
-    with sqlite3.connect(home / "medspa.db") as db:
-        return dict(db.execute("select item_id, text from items"))
+    from scanner.store import StoredItem
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MEDSPA_SCAN_HOME", str(home))
+        with Store(f"sqlite:///{home / 'medspa.db'}").session() as s:
+            return {row.item_id: row.text for row in s.execute(select(StoredItem)).scalars()}
 
 
 BLOCKING = "Thank you for coming in, Maria! See you soon."
@@ -343,7 +348,7 @@ def _formula_cells(text: str) -> list[str]:
     return [c for row in csv.reader(io.StringIO(text)) for c in row if c[:1] in ("=", "+", "-", "@", "\t", "\r")]
 
 
-def test_registry_export_neutralizes_formulas_and_still_imports(tmp_path):
+def test_registry_export_neutralizes_formulas_and_still_imports(tmp_path, monkeypatch):
     """Registry names like =HYPERLINK(...) and +cmd|'/C calc'!A0 were exported raw (a spreadsheet runs them).
     Export now prefixes such cells with an apostrophe; importing that export gives the same registry."""
     home = tmp_path / "home"
@@ -359,6 +364,7 @@ def test_registry_export_neutralizes_formulas_and_still_imports(tmp_path):
     assert again.stdout.decode() == exported  # the same records: the apostrophes came off on import
     from scanner.registry import Registry
 
+    monkeypatch.setenv("MEDSPA_SCAN_HOME", str(other))  # the registry is read with that home's key
     recs = Registry.all_records(Store(f"sqlite:///{other / 'medspa.db'}"))
     assert len(recs) == 1 and recs[0].full_name == FORMULA_NAME and FORMULA_ALIAS in recs[0].aliases
 
