@@ -81,7 +81,7 @@ class Scanner:
     def rule_stage(self, items: list[Item]) -> list[tuple[Item, object, list[Finding]]]:
         """Text analysis, rules and images for a chunk: (item, analysis, findings) before the learned layer."""
         analyses = self.text.analyze_items(items)
-        staged = []
+        staged: list[tuple[Item, object, list[Finding]]] = []
         for item, analysis in zip(items, analyses, strict=True):
             findings = self.rules.evaluate(item, analysis, registry=self.registry, as_of=self.as_of)
             if item.images and self.with_images:
