@@ -12,7 +12,7 @@ import json
 import os
 from typing import Any
 
-from cryptography.fernet import Fernet, InvalidToken
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from sqlalchemy import JSON, Text
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
@@ -47,22 +47,57 @@ def _fernet(create: bool = True) -> Fernet:
 
 
 def seal(text: str) -> str:
-    return PREFIX + _fernet().encrypt(text.encode("utf-8")).decode("ascii")
+    return PREFIX + _fernet(create=False).encrypt(text.encode("utf-8")).decode("ascii")
+
+
+def ensure_key(store: Any) -> None:
+    """Create the key for a store that has none yet; never over encrypted data (a lost key file must
+    be restored, not replaced: reads and writes then say so)."""
+    from sqlalchemy import text
+
+    from . import crypto
+
+    if os.environ.get(crypto.KEY_ENV, "").strip() or crypto.key_path().exists():
+        return
+    probes = (f"SELECT 1 FROM items WHERE text LIKE '{PREFIX}%' OR author LIKE '{PREFIX}%' LIMIT 1",
+              f"SELECT 1 FROM registry_patients WHERE full_name LIKE '{PREFIX}%' LIMIT 1",
+              "SELECT 1 FROM registry_faces LIMIT 1", "SELECT 1 FROM registry_meta LIMIT 1")
+    with store.engine.connect() as conn:
+        for probe in probes:
+            try:
+                if conn.execute(text(probe)).first() is not None:
+                    return
+            except Exception:  # noqa: BLE001 - a table this database does not have
+                conn.rollback()
+    crypto.load_key(create=True)
 
 
 def open_sealed(value: str) -> str:
     if not value.startswith(PREFIX):
         return value  # written before sealing existed
+    return _decrypt(value[len(PREFIX):].encode("ascii"), "the stored content").decode("utf-8")
+
+
+def _decrypt(token: bytes, what: str) -> bytes:
+    """Decrypt with the current key, else with any key this process has already loaded (a store
+    opened from one data folder while $MEDSPA_SCAN_HOME points at another)."""
     from .crypto import KeyError_, key_source
 
     try:
-        return _fernet(create=False).decrypt(value[len(PREFIX):].encode("ascii")).decode("utf-8")
+        current: Fernet | None = _fernet(create=False)
+    except KeyError_:
+        if not _FERNETS:
+            raise
+        current = None
+    keys = ([current] if current is not None else []) + [f for f in _FERNETS.values() if f is not current]
+    try:
+        return MultiFernet(keys).decrypt(token)
     except InvalidToken:
-        raise KeyError_(f"the encryption key ({key_source()}) does not open the stored content (wrong key?)") from None
+        raise KeyError_(f"the encryption key ({key_source()}) does not open {what} (wrong key?)") from None
 
 
 def seal_bytes(data: bytes) -> bytes:
-    return FILE_MAGIC + _fernet().encrypt(data)
+    return FILE_MAGIC + _fernet(create=False).encrypt(data)
 
 
 def is_sealed_file(head: bytes) -> bool:
@@ -73,12 +108,7 @@ def open_sealed_bytes(data: bytes) -> bytes:
     """The plain bytes of a sealed file's content (as read); other content is returned as it is."""
     if not is_sealed_file(data):
         return data
-    from .crypto import KeyError_, key_source
-
-    try:
-        return _fernet(create=False).decrypt(data[len(FILE_MAGIC):])
-    except InvalidToken:
-        raise KeyError_(f"the encryption key ({key_source()}) does not open a stored upload (wrong key?)") from None
+    return _decrypt(data[len(FILE_MAGIC):], "a stored upload")
 
 
 class SealedText(TypeDecorator[str]):

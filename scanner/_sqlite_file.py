@@ -99,8 +99,12 @@ def describe(exc: BaseException, url: str) -> str | None:
     """One line naming the database for an error from it; None for other errors."""
     from sqlalchemy.exc import DBAPIError
 
-    if isinstance(exc, StoreError):
+    from .crypto import KeyError_
+
+    if isinstance(exc, StoreError | KeyError_):
         return str(exc)
+    if isinstance(getattr(exc, "orig", None), KeyError_):  # raised while SQLAlchemy sealed a value
+        return str(exc.orig)  # type: ignore[attr-defined]
     if not isinstance(exc, DBAPIError | sqlite3.Error):
         return None
     path = sqlite_path(url)

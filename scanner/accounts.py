@@ -85,10 +85,10 @@ def _hash(raw: bytes) -> str:
     return bcrypt.hashpw(raw, bcrypt.gensalt(rounds=BCRYPT_ROUNDS)).decode()
 
 
-@lru_cache(maxsize=1)
-def _dummy_hash() -> bytes:
+@lru_cache(maxsize=4)
+def _dummy_hash(rounds: int) -> bytes:
     """A hash with the real cost, checked for unknown names so both answers take as long."""
-    return bcrypt.hashpw(b"no such user", bcrypt.gensalt(rounds=BCRYPT_ROUNDS))
+    return bcrypt.hashpw(b"no such user", bcrypt.gensalt(rounds=rounds))
 
 
 def _matches(password: str, digest: str | bytes) -> bool:
@@ -231,7 +231,7 @@ def authenticate(store: Store, name: str, password: str, address: object = "") -
             audit.record(store, "anonymous", "auth.refused", "dashboard", {"locked_seconds": wait})
         raise LockedOut(wait)
     if digest is None:
-        bcrypt.checkpw(b"wrong", _dummy_hash())  # same cost as a real check
+        bcrypt.checkpw(b"wrong", _dummy_hash(BCRYPT_ROUNDS))  # same cost as a real check
         audit.record(store, "anonymous", "auth.failed", "dashboard", {"reason": "unknown user"})
         return None
     if _matches(password, digest):

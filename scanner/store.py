@@ -32,7 +32,7 @@ from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship, sessionmaker
 
 from . import config
-from ._at_rest import SealedFinding, SealedText
+from ._at_rest import SealedFinding, SealedText, ensure_key
 from ._models import Item, ScanResult
 from ._sqlite_file import StoreError, make_private, read_only_url, sqlite_path
 from ._sqlite_file import inspect as inspect_file
@@ -167,6 +167,7 @@ class Store:
             self._create_tables()
             if path is not None:
                 make_private(path)
+            ensure_key(self)  # the key that seals stored content (_at_rest.py)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         if not self.read_only:
             self.fail_interrupted_runs()

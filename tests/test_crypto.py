@@ -8,6 +8,7 @@ import sqlite3
 import pytest
 from cryptography.fernet import Fernet
 
+from scanner import _at_rest
 from scanner.crypto import KeyError_, Vault, key_path, load_key
 from scanner.registry import FaceRecord, Patient, Registry, open_vault
 from scanner.store import Store
@@ -62,9 +63,9 @@ def test_a_lost_key_file_is_an_error_not_a_new_key_or_an_empty_registry(home, mo
     monkeypatch.delenv("MEDSPA_SCAN_KEY", raising=False)
     store = _store_with_an_encrypted_photo()
     key_path().unlink()
-    reg = Registry(store)
-    with pytest.raises(KeyError_, match="holds 1 encrypted photo"):
-        reg.match_face([0.0] * 128)
+    _at_rest._FERNETS.clear()  # a new process: no key in memory either
+    with pytest.raises(KeyError_, match="restore the key file"):  # the names are encrypted too
+        Registry(store).match_face([0.0] * 128)
     with store.session() as s, pytest.raises(KeyError_, match="holds 1 encrypted photo"):
         open_vault(s, create=True)
     assert not key_path().exists()  # no new key was minted over the old data
