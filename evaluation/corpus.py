@@ -93,7 +93,9 @@ def _scan_set(name: str, holdout: frozenset[str], out: Path) -> None:
     import sys
 
     env = dict(os.environ, MEDSPA_SCAN_HOLDOUT=",".join(sorted(holdout)), MEDSPA_SCAN_LEARNED="off")
-    subprocess.run([sys.executable, "-m", "evaluation.corpus", name, str(out)], check=True, cwd=ROOT, env=env)
+    python = ROOT / ".venv" / "bin" / "python"  # the scanner's environment, also when training runs elsewhere
+    subprocess.run([str(python if python.exists() else sys.executable), "-m", "evaluation.corpus", name, str(out)],
+                   check=True, cwd=ROOT, env=env)
 
 
 def _scan_in_process(name: str, out: Path) -> None:
@@ -118,7 +120,7 @@ def _scan_in_process(name: str, out: Path) -> None:
         for k in range(0, len(items), 64):
             staged.extend(scanner.rule_stage(items[k:k + 64]))
     embedder = Embedder()
-    emb_text = embedder.embed([it.text for it in items])
+    emb_text = embedder.embed([a.text for _, a, _ in staged])  # the normalized text, as at run time
     emb_reply = embedder.embed([it.in_reply_to or "" for it in items])
     emb_reply[[not it.in_reply_to for it in items]] = 0.0
     signals = np.vstack([signal_features(it, a, f) for it, a, f in staged])

@@ -38,7 +38,7 @@ class Scanner:
         self.fixed_as_of = as_of  # None: judge authorizations as of the day of each scan
         self.with_images = with_images
         self.registry = self._load_registry(store)
-        self.learned = learned.LearnedLayer.load()
+        self.learned = learned.LearnedLayer.load(self.rules)
 
     @property
     def as_of(self) -> date:

@@ -40,12 +40,6 @@ KINDS = ("post", "reply", "comment", "message")
 SEVERITY_LEVEL = {"high": 3, "medium": 2, "low": 1, "info": 1}
 ROLES = ("addressee", "third_party", "unknown", "staff", "recipient", "celebrity", "spa")
 CATEGORIES = ("patient_identifier", "relationship_confirmation", "treatment_disclosure", "medical_advice")
-MESSAGES = {
-    "patient_identifier": "This sentence reads like it points to a specific client.",
-    "relationship_confirmation": "This sentence reads like it confirms that someone is or was a client.",
-    "treatment_disclosure": "This sentence reads like it discloses a specific person's treatment or results.",
-    "medical_advice": "This sentence reads like individual medical advice given in public.",
-}
 MAX_TOKENS = 128
 
 
@@ -122,6 +116,15 @@ def signal_features(item: Item, analysis: Any, findings: list[Finding]) -> np.nd
     return np.array(rule + kind + roles + extra, dtype=np.float32)
 
 
+def about_someone(item: Item, analysis: Any) -> bool:
+    """Every category the heads judge needs a specific person: one named or tagged who is not staff, the spa
+    or a celebrity, or, in a reply or comment, the "you" being answered. A post's "you" is the generic reader
+    of an ad, and a one-to-one message's "you" (and its greeting) is the patient herself (convention 7)."""
+    if any(p.role in ("addressee", "third_party", "unknown") for p in analysis.persons):
+        return True
+    return item.kind in ("reply", "comment") and any(s.has_2p for s in analysis.sentences)
+
+
 def feature_matrix(emb_text: np.ndarray, emb_reply: np.ndarray, signals: np.ndarray) -> np.ndarray:
     """The heads' input: text embedding, review embedding (zeros when none), their product, rule signals."""
     return np.hstack([emb_text, emb_reply, emb_text * emb_reply, signals]).astype(np.float32)
@@ -174,12 +177,14 @@ def _embedder() -> Embedder:
 class LearnedLayer:
     """Loaded once per scanner; `assess` adds model findings to items the rules under-flagged."""
 
-    def __init__(self, heads: Heads, embedder: Embedder | None = None):
+    def __init__(self, heads: Heads, rules: dict[str, Any], embedder: Embedder | None = None):
         self.heads = heads
+        self.rules = rules  # category -> the rule entry (rules/learned.yaml) its findings are reported as
         self.embedder = embedder or _embedder()
 
     @classmethod
-    def load(cls) -> LearnedLayer | None:
+    def load(cls, pack: Any) -> LearnedLayer | None:
+        """The layer for a rule pack, or None when it is switched off (or its rules are not in the pack)."""
         path = weights_path()
         if path is None:
             return None
@@ -188,10 +193,13 @@ class LearnedLayer:
                 raise RuntimeError(f"learned-layer weights not found at {path} (MEDSPA_SCAN_LEARNED)")
             log.warning("learned layer off: %s is missing (run `make train`)", path)
             return None
-        return cls(Heads.load(path))
+        rules = {r.category: r for r in pack.rules if r.detector == "learned"}
+        if not rules:
+            return None
+        return cls(Heads.load(path), rules)
 
     def features(self, staged: list[tuple[Item, Any, list[Finding]]]) -> tuple[np.ndarray, np.ndarray]:
-        texts = [it.text for it, _, _ in staged]
+        texts = [a.text for _, a, _ in staged]  # the normalized text the rules read
         replies = [it.in_reply_to or "" for it, _, _ in staged]
         emb = self.embedder.embed(texts + [r for r in replies if r])
         emb_text = emb[:len(texts)]
@@ -213,10 +221,13 @@ class LearnedLayer:
         out: list[list[Finding]] = []
         for i, (item, analysis, findings) in enumerate(staged):
             flagged = {f.category for f in findings if f.severity in (Severity.high, Severity.medium)}
-            new = []
+            new: list[Finding] = []
+            if not about_someone(item, analysis):
+                out.append(new)
+                continue
             for c, cat in enumerate(self.heads.categories):
                 p = float(probs[i, c])
-                if cat in flagged or p < self.heads.thresholds[c]:
+                if cat in flagged or cat not in self.rules or p < self.heads.thresholds[c]:
                     continue
                 new.append(self._finding(item, analysis, cat, p, emb_reply[i]))
             out.append(new)
@@ -228,14 +239,12 @@ class LearnedLayer:
         if sents and len(sents) > 1:
             scores = self.heads.sentence_scores(category, self.embedder.embed([s.text for s in sents]), emb_reply)
             best = sents[int(np.argmax(scores))]
-            start, end = best.start, best.end
-        evidence = item.text[start:end].strip()
+            start, end = analysis.to_original(best.start, best.end)  # sentences are in the normalized text
+        rule = self.rules[category]
         return Finding(
-            rule_id=f"ML{CATEGORIES.index(category) + 1:03d}", category=category, severity=Severity.medium,
-            message=MESSAGES[category], evidence=evidence[:300], start=start, end=end, source="text",
-            citation="45 CFR 164.502(a)", score=round(p, 3), pattern="learned layer",
-            suggestion="Read this sentence as a stranger would: if it tells them who was treated, or what, "
-                       "rewrite it without the person or the treatment (or ask compliance to approve it).",
+            rule_id=rule.id, category=category, severity=Severity(rule.severity), message=rule.message,
+            evidence=item.text[start:end].strip()[:300], start=start, end=end, source="text",
+            citation=rule.citation, suggestion=rule.remediation, score=round(p, 3), pattern="learned layer",
             detail={"model": self.heads.info.get("name", "learned"), "threshold": float(
                 self.heads.thresholds[self.heads.categories.index(category)])},
         )
