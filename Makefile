@@ -31,7 +31,7 @@ demo-reset:
 	@echo "Demo data removed; 'make run' seeds it again."
 
 lint: setup
-	.venv/bin/ruff check scanner tests bench $(wildcard dashboard examples)
+	.venv/bin/ruff check scanner tests bench evaluation $(wildcard dashboard examples)
 	.venv/bin/mypy scanner
 
 test: lint
