@@ -4,6 +4,7 @@ not even by going to the page directly), the pre-check flow with text and an ima
 waivers, charts and drill-down, registry changes, rules and the audit log."""
 from __future__ import annotations
 
+import html
 import time
 from datetime import date
 from pathlib import Path
@@ -484,7 +485,7 @@ def test_queue_never_sends_back_a_safe_text_that_does_not_pass(demo, store):
     at.button(key=f"send-back-{pk}").click().run()
     sent = review.get_item(store, pk)
     assert sent["status"] == "rejected" and sent["suggested_text"] != unsafe
-    assert "Sarah" not in sent["suggested_text"] and plain(shown).endswith(sent["suggested_text"] + "</div>")
+    assert "Sarah" not in sent["suggested_text"] and shown.endswith(html.escape(sent["suggested_text"]) + "</div>")
 
 
 def test_queue_bulk_approve_with_one_reason(demo, store):

@@ -6,6 +6,7 @@ text, history, and the actions, "send back with the safe text" first on a blocke
 stored and audit-logged by `scanner.review`."""
 from __future__ import annotations
 
+import html
 import sys
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -200,7 +201,7 @@ def show_item(it: dict[str, Any]) -> None:
         if it["suggested_text"]:
             st.markdown("**Safe text**")
             st.markdown("<div style='border:1px solid #b2f2bb;background:#ebfbee;border-radius:6px;padding:8px 10px'>"
-                        + md(it["suggested_text"]) + "</div>", unsafe_allow_html=True)
+                        + html.escape(it["suggested_text"]).replace("\n", "<br>") + "</div>", unsafe_allow_html=True)
             copy_button(it["suggested_text"])
         if it["status"] == "open":
             actions(it)
