@@ -9,8 +9,7 @@ from pathlib import Path
 import streamlit as st
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-sys.path.insert(1, str(HERE.parent))  # the scanner package when run from a checkout
+sys.path.insert(0, str(HERE))  # _common, _explain; `scanner` is the installed package (editable in a checkout)
 from _common import REVIEWERS, cookie_script, current_user, login_page, logout, store  # noqa: E402
 
 from scanner import review  # noqa: E402

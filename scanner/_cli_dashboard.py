@@ -67,9 +67,12 @@ def launch(host: str, port: int, demo: bool = False) -> int:
     from .store import Store
 
     _check_address(host, port)
-    app = config.PROJECT_ROOT / "dashboard" / "app.py"
+    try:
+        app = config.dashboard_dir() / "app.py"
+    except FileNotFoundError as exc:
+        raise UsageError(str(exc)) from None
     if not app.is_file():
-        raise UsageError(f"{app}: the dashboard is not installed (run from the project checkout)")
+        raise UsageError(f"{app}: the dashboard is missing; reinstall medspa-scan from its wheel")
     store = Store()
     if demo:
         try:
@@ -97,8 +100,7 @@ def launch(host: str, port: int, demo: bool = False) -> int:
            "--server.fileWatcherType", "none", "--server.runOnSave", "false",
            "--server.maxUploadSize", str(MAX_UPLOAD_MB), "--browser.gatherUsageStats", "false",
            "--client.toolbarMode", "minimal", "--global.developmentMode", "false"]
-    env = dict(os.environ, MEDSPA_SCAN_HOME=str(config.home()), PYTHONPATH=os.pathsep.join(
-        p for p in (str(config.PROJECT_ROOT), os.environ.get("PYTHONPATH", "")) if p))
+    env = dict(os.environ, MEDSPA_SCAN_HOME=str(config.home()))  # the app imports this same installed package
     # become streamlit, so stopping this command stops the dashboard (no orphaned server)
     os.execve(sys.executable, cmd, env)
     return 0  # not reached

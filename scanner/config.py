@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 import stat
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 
 import yaml
@@ -64,14 +65,38 @@ def make_private(path: Path) -> None:
             continue
 
 
+def _shipped(name: str) -> Path:
+    """A data folder (rules, models, dashboard): the checkout's top-level `name/` (its source, used as it is
+    when running from the project), else the copy inside the installed wheel (`scanner/_data/name`, put
+    there by pyproject's `force-include`), found through importlib.resources."""
+    if (PROJECT_ROOT / "pyproject.toml").is_file() and (PROJECT_ROOT / name).is_dir():
+        return PROJECT_ROOT / name
+    packaged = Path(str(resources.files(__package__ or "scanner").joinpath("_data", name)))
+    if packaged.is_dir():
+        return packaged
+    raise FileNotFoundError(f"{name}/ not found: neither in a project checkout ({PROJECT_ROOT / name}) nor in "
+                            f"the installed package ({packaged}); reinstall medspa-scan from its wheel")
+
+
 def rules_dir() -> Path:
+    """Rule packs, lexicons, reply templates and the demo data; $MEDSPA_SCAN_RULES overrides."""
     env = os.environ.get("MEDSPA_SCAN_RULES")
     if env:
         return Path(env)
-    for cand in (PROJECT_ROOT / "rules", PACKAGE_ROOT / "rules"):
-        if cand.is_dir():
-            return cand
-    raise FileNotFoundError("rule packs not found; set MEDSPA_SCAN_RULES to the rules/ folder")
+    try:
+        return _shipped("rules")
+    except FileNotFoundError:
+        raise FileNotFoundError("rule packs not found; set MEDSPA_SCAN_RULES to the rules/ folder") from None
+
+
+def models_dir() -> Path:
+    """Model manifest, tokenizer and the learned layer's weights."""
+    return _shipped("models")
+
+
+def dashboard_dir() -> Path:
+    """The Streamlit dashboard (app.py and its pages)."""
+    return _shipped("dashboard")
 
 
 def database_url() -> str:

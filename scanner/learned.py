@@ -28,13 +28,13 @@ from typing import Any
 import numpy as np
 
 from ._models import Finding, Item, Severity
-from .config import PROJECT_ROOT
+from .config import models_dir
 
 log = logging.getLogger(__name__)
 
 MODEL_SHA256 = "8199be6f699a395f99f89df973f9dc5285fbcfcdb2ae1a4e1201dab014f3d2a6"
 TOKENIZER_SHA256 = "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037"
-MODELS_DIR = PROJECT_ROOT / "models"
+MODELS_DIR = models_dir()  # the checkout's models/, else the copy in the wheel
 DEFAULT_WEIGHTS = MODELS_DIR / "learned" / "weights.npz"
 KINDS = ("post", "reply", "comment", "message")
 SEVERITY_LEVEL = {"high": 3, "medium": 2, "low": 1, "info": 1}
