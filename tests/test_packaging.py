@@ -201,3 +201,15 @@ def test_dashboard_starts_and_its_app_renders(installed):
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stdout + r.stderr
     assert "Password" in r.stdout, r.stdout
+
+
+def test_overrides_file_matches_pyproject():
+    """overrides.txt (for users' installs) and [tool.uv] override-dependencies (for uv sync) say the same."""
+    import tomllib
+
+    declared = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["uv"]["override-dependencies"]
+    shipped = [line.strip() for line in (ROOT / "overrides.txt").read_text(encoding="utf-8").splitlines()
+               if line.strip() and not line.lstrip().startswith("#")]
+    assert shipped == declared and shipped
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert "uv tool install ./medspa_scan-0.1.0-py3-none-any.whl --override overrides.txt" in readme
