@@ -144,7 +144,7 @@ def test_a_safe_reply_is_posted(served, google):
                               "body": {"comment": draft}}]
 
 
-def test_an_unsafe_reply_is_held_and_the_suggestion_offered(served, google):
+def test_an_unsafe_reply_is_held_and_the_suggestion_offered(served, google, monkeypatch):
     draft = "Thanks Sarah! So glad you loved your lip filler, see you at your touch-up!"
     out = gate(served, google, "--reply", draft)
     assert out.returncode == 1
@@ -153,9 +153,11 @@ def test_an_unsafe_reply_is_held_and_the_suggestion_offered(served, google):
     # the held decision is in the dashboard's queue, under the gate's key name
     from scanner.store import Store, StoredItem
 
+    monkeypatch.setenv("MEDSPA_SCAN_HOME", str(served["home"]))  # stored text is encrypted with that home's key
     store = Store(f"sqlite:///{served['home'] / 'medspa.db'}")
     with store.session() as s:
-        row = s.execute(select(StoredItem).where(StoredItem.text == draft)).scalars().first()
+        row = s.execute(select(StoredItem).where(StoredItem.item_id == "abc-333")).scalars().first()
+        assert row.text == draft
         assert row.source == "api" and row.submitted_by == "google-gate" and row.verdict == "block"
         assert row.item_id == "abc-333" and row.review_status == "open"
 

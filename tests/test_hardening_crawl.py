@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests._peak import run_peak
 from tests.conftest import ROOT
 
 RSS_HEAD = b'<?xml version="1.0"?><rss version="2.0"><channel><title>Spa</title>'
@@ -94,10 +95,9 @@ def crawl_measured(home: Path, cfg: Path) -> tuple[int, str, float, float]:
     out = home.parent / "crawl.out"
     t = time.monotonic()
     with open(out, "w") as fh:
-        proc = subprocess.Popen([sys.executable, "-m", "scanner", "crawl", "--config", str(cfg)], cwd=ROOT, env=env,
-                                stdout=fh, stderr=subprocess.STDOUT)
-        _pid, status, usage = os.wait4(proc.pid, 0)
-    return os.waitstatus_to_exitcode(status), out.read_text(), time.monotonic() - t, usage.ru_maxrss / 1024
+        rc, peak = run_peak([sys.executable, "-m", "scanner", "crawl", "--config", str(cfg)], home.parent / "peak.txt",
+                            cwd=ROOT, env=env, stdout=fh, stderr=subprocess.STDOUT)
+    return rc, out.read_text(), time.monotonic() - t, peak
 
 
 def lock_is_free(home: Path) -> bool:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import httpx
 
+from tests._peak import run_peak
 from tests.conftest import ROOT
 
 CONSENTS = ("patient_id,full_name,aliases,social_handles,purposes,channels,signed_on,expires_on,revoked_on,photo\n"
@@ -379,11 +380,9 @@ def run_measured(home: Path, *args: str) -> tuple[int, str, float]:
     env.pop("MEDSPA_SCAN_DB", None)
     out = home.parent / "measured.out"
     with open(out, "w") as fh:
-        proc = subprocess.Popen([sys.executable, "-m", "scanner", *args], cwd=ROOT, env=env, stdout=fh,
-                                stderr=subprocess.STDOUT)
-        _pid, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    return proc.returncode, out.read_text(), usage.ru_maxrss / 1024
+        rc, peak = run_peak([sys.executable, "-m", "scanner", *args], home.parent / "peak.txt", cwd=ROOT, env=env,
+                            stdout=fh, stderr=subprocess.STDOUT)
+    return rc, out.read_text(), peak
 
 
 def test_pixel_limit_counts_bit_depth(home, tmp_path):
