@@ -301,21 +301,26 @@ def item_dict(it: StoredItem, finds: list[dict[str, Any]]) -> dict[str, Any]:
             "findings": finds, "permalink": it.permalink}
 
 
-def _queue_query(source: str | None, channel: str | None, category: str | None, severity: str | None,
-                 since: date | None, until: date | None, status: str | None, verdicts: tuple[str, ...]) -> Any:
-    if status is not None and status not in STATUSES:
-        raise ReviewError(f"unknown status {status!r}; expected one of {', '.join(STATUSES)}")
-    q = select(StoredItem).where(StoredItem.verdict.in_(verdicts))
+def _where_source_and_days(q: Any, source: str | None, since: date | None, until: date | None) -> Any:
+    """Items from one source, scanned between two local days (inclusive)."""
     if source:
         q = q.where(StoredItem.source == source)
-    if channel:
-        q = q.where(StoredItem.channel == channel)
-    if status:
-        q = q.where(StoredItem.review_status == status)
     if since:
         q = q.where(StoredItem.created_at >= _utc_start(since))
     if until:
         q = q.where(StoredItem.created_at < _utc_start(until + timedelta(days=1)))
+    return q
+
+
+def _queue_query(source: str | None, channel: str | None, category: str | None, severity: str | None,
+                 since: date | None, until: date | None, status: str | None, verdicts: tuple[str, ...]) -> Any:
+    if status is not None and status not in STATUSES:
+        raise ReviewError(f"unknown status {status!r}; expected one of {', '.join(STATUSES)}")
+    q = _where_source_and_days(select(StoredItem).where(StoredItem.verdict.in_(verdicts)), source, since, until)
+    if channel:
+        q = q.where(StoredItem.channel == channel)
+    if status:
+        q = q.where(StoredItem.review_status == status)
     conds = []
     if category:
         conds.append(StoredFinding.category == category)
@@ -467,12 +472,7 @@ def findings_table(store: Store, run_id: int | None = None, source: str | None =
         StoredFinding.severity.in_(("high", "medium")))
     if run_id:
         q = q.where(StoredItem.run_id == run_id)
-    if source:
-        q = q.where(StoredItem.source == source)
-    if since:
-        q = q.where(StoredItem.created_at >= _utc_start(since))
-    if until:
-        q = q.where(StoredItem.created_at < _utc_start(until + timedelta(days=1)))
+    q = _where_source_and_days(q, source, since, until)
     waivers = active_waivers(store)
     rows = []
     with store.session() as s:
@@ -500,12 +500,7 @@ def published_rows(store: Store, run_id: int | None = None, source: str | None =
          .group_by(StoredItem.id, StoredFinding.category))
     if run_id:
         q = q.where(StoredItem.run_id == run_id)
-    if source:
-        q = q.where(StoredItem.source == source)
-    if since:
-        q = q.where(StoredItem.created_at >= _utc_start(since))
-    if until:
-        q = q.where(StoredItem.created_at < _utc_start(until + timedelta(days=1)))
+    q = _where_source_and_days(q, source, since, until)
     with store.session() as s:
         return [{"pk": pk, "item": iid, "run": run, "source": src, "channel": chan, "kind": kind,
                  "week": _local(at).strftime("%G-W%V"), "scanned_at": _local(at).isoformat(timespec="minutes"),

@@ -319,17 +319,23 @@ def test_precheck_needs_something_to_check(demo):
     assert any("Paste a draft or upload an image" in e.value for e in at.error)
 
 
-def test_precheck_image_shows_face_boxes_and_fixed_copies_to_download(demo):
+def _precheck_post_with_a_face(text: str, filename: str):
+    """The pre-check page after checking an instagram post with a real photo of an unregistered face."""
     photo = SHARED / "faces" / "biden.jpg"
     if not photo.is_file():
         pytest.skip("../shared/faces is not available")
     at = page("precheck.py", "marketer", "marketing").run()
-    at.text_area(key="draft_text").input("New year, new glow! Book your HydraFacial today.")
+    at.text_area(key="draft_text").input(text)
     at.selectbox(key="draft_kind").select("post")
     at.selectbox(key="draft_channel").select("instagram")
-    at.file_uploader(key="draft_image").upload("model-shoot.jpg", photo.read_bytes(), "image/jpeg")
+    at.file_uploader(key="draft_image").upload(filename, photo.read_bytes(), "image/jpeg")
     at.form_submit_button[0].click().run()
     assert not at.exception, at.exception
+    return at
+
+
+def test_precheck_image_shows_face_boxes_and_fixed_copies_to_download(demo):
+    at = _precheck_post_with_a_face("New year, new glow! Book your HydraFacial today.", "model-shoot.jpg")
     assert not at.success  # an unknown face needs review
     assert any("Identifiable face" in t for t in _card_titles(at))
     shown = [str(h.proto) for h in at.get("html") if "data:image/jpeg;base64," in str(h.proto)]
@@ -342,16 +348,7 @@ def test_precheck_image_shows_face_boxes_and_fixed_copies_to_download(demo):
 
 
 def test_precheck_results_post_with_an_unregistered_face_is_blocked_with_a_reason(demo):
-    photo = SHARED / "faces" / "biden.jpg"
-    if not photo.is_file():
-        pytest.skip("../shared/faces is not available")
-    at = page("precheck.py", "marketer", "marketing").run()
-    at.text_area(key="draft_text").input("Our client loving her results after her HydraFacial!")
-    at.selectbox(key="draft_kind").select("post")
-    at.selectbox(key="draft_channel").select("instagram")
-    at.file_uploader(key="draft_image").upload("results.jpg", photo.read_bytes(), "image/jpeg")
-    at.form_submit_button[0].click().run()
-    assert not at.exception, at.exception
+    at = _precheck_post_with_a_face("Our client loving her results after her HydraFacial!", "results.jpg")
     sentence = at.error[0].value
     assert sentence.startswith("Don't post:") and "face nobody has authorized" in sentence
     face = next(m.value for m in at.markdown if "presents treatment results with a face nobody has authorized"
