@@ -156,7 +156,8 @@ def test_an_unsafe_reply_is_held_and_the_suggestion_offered(served, google, monk
     monkeypatch.setenv("MEDSPA_SCAN_HOME", str(served["home"]))  # stored text is encrypted with that home's key
     store = Store(f"sqlite:///{served['home'] / 'medspa.db'}")
     with store.session() as s:
-        row = s.execute(select(StoredItem).where(StoredItem.item_id == "abc-333")).scalars().first()
+        row = s.execute(select(StoredItem).where(StoredItem.item_id == "abc-333", StoredItem.verdict == "block")
+                        ).scalars().first()
         assert row.text == draft
         assert row.source == "api" and row.submitted_by == "google-gate" and row.verdict == "block"
         assert row.item_id == "abc-333" and row.review_status == "open"
