@@ -99,7 +99,7 @@ def _scan_set(name: str, holdout: frozenset[str], out: Path) -> None:
 
 def _scan_in_process(name: str, out: Path) -> None:
     from scanner._models import Item
-    from scanner.learned import SEVERITY_LEVEL, Embedder, signal_features
+    from scanner.learned import Embedder, rule_levels, signal_features
 
     cases = load_cases(name)
     src = cases_path(name)
@@ -121,12 +121,7 @@ def _scan_in_process(name: str, out: Path) -> None:
     embedder = Embedder()
     emb_text = embedder.embed([a.text for _, a, _ in staged])  # the normalized text, as at run time
     signals = np.vstack([signal_features(it, a, f) for it, a, f in staged])
-    level = np.zeros((len(items), len(CATEGORIES)))
-    for i, (_, _, findings) in enumerate(staged):
-        for f in findings:
-            if f.category in CATEGORIES:
-                j = CATEGORIES.index(f.category)
-                level[i, j] = max(level[i, j], SEVERITY_LEVEL.get(f.severity.value, 0))
+    level = np.array([[rule_levels(findings).get(c, 0) for c in CATEGORIES] for _, _, findings in staged])
     labels = np.array([[c in case["expected"]["categories"] for c in CATEGORIES] for case in cases], dtype=np.int8)
     violation = np.array([bool(case["expected"]["violation"]) for case in cases], dtype=np.int8)
     np.savez_compressed(out, ids=np.array([c["id"] for c in cases]), emb_text=emb_text,

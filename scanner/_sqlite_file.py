@@ -95,6 +95,18 @@ def make_private(path: Path) -> None:
                 p.chmod(0o600)
 
 
+# What SQLite's message says -> what the user is told (first match wins).
+_DATABASE_ERRORS: tuple[tuple[tuple[str, ...], str], ...] = (
+    (("readonly", "read-only"), "{where} is read-only; this command needs to write to it"),
+    (("not a database",), "{where} is not a valid SQLite file"),
+    (("malformed", "disk i/o"), "{where} is damaged ({text}); restore it from a backup"),
+    (("locked", "busy"), "{where} is busy (another process holds its write lock); try again"),
+    (("unable to open",), "{where} cannot be opened (missing folder or no permission)"),
+    (("no such table", "no such column"),
+     "{where} has an older or foreign layout ({text}); open it once with write access to upgrade it"),
+)
+
+
 def describe(exc: BaseException, url: str) -> str | None:
     """One line naming the database for an error from it; None for other errors."""
     from sqlalchemy.exc import DBAPIError
@@ -110,16 +122,7 @@ def describe(exc: BaseException, url: str) -> str | None:
     path = sqlite_path(url)
     where = f"the database at {path}" if path else "the database"
     text = str(getattr(exc, "orig", exc)).lower()
-    if "readonly" in text or "read-only" in text:
-        return f"{where} is read-only; this command needs to write to it"
-    if "not a database" in text:
-        return f"{where} is not a valid SQLite file"
-    if "malformed" in text or "disk i/o" in text:
-        return f"{where} is damaged ({text}); restore it from a backup"
-    if "locked" in text or "busy" in text:
-        return f"{where} is busy (another process holds its write lock); try again"
-    if "unable to open" in text:
-        return f"{where} cannot be opened (missing folder or no permission)"
-    if "no such table" in text or "no such column" in text:
-        return f"{where} has an older or foreign layout ({text}); open it once with write access to upgrade it"
+    for needles, message in _DATABASE_ERRORS:
+        if any(n in text for n in needles):
+            return message.format(where=where, text=text)
     return f"{where} reported an error ({type(getattr(exc, 'orig', exc)).__name__})"

@@ -90,11 +90,17 @@ class Embedder:
         return out
 
 
-def signal_features(item: Item, analysis: Any, findings: list[Finding]) -> np.ndarray:
-    """What the rules and the text analysis already know about the item, as numbers."""
+def rule_levels(findings: list[Finding]) -> dict[str, int]:
+    """The highest severity the rules gave each category: 3 high, 2 medium, 1 low or info."""
     level: dict[str, int] = {}
     for f in findings:
         level[f.category] = max(level.get(f.category, 0), SEVERITY_LEVEL.get(f.severity.value, 0))
+    return level
+
+
+def signal_features(item: Item, analysis: Any, findings: list[Finding]) -> np.ndarray:
+    """What the rules and the text analysis already know about the item, as numbers."""
+    level = rule_levels(findings)
     cats = [*CATEGORIES, "unauthorized_use"]
     rule = [float(level.get(c, 0) == lv) for c in cats for lv in (3, 2, 1)]
     kind = [float(item.kind == k) for k in KINDS]
