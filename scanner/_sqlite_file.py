@@ -1,4 +1,4 @@
-"""The SQLite file behind a Store: checked before use (a corrupt file or a read-only folder is a clear
+"""The SQLite file behind a Store (and database error messages for every backend): checked before use (a corrupt file or a read-only folder is a clear
 message, not an internal error), opened read-only when it cannot be written (read-only commands still
 work on a read-only home), kept private (0600, with its -wal and -shm files), and database errors
 turned into one line that names the file.
@@ -100,11 +100,24 @@ _DATABASE_ERRORS: tuple[tuple[tuple[str, ...], str], ...] = (
     (("readonly", "read-only"), "{where} is read-only; this command needs to write to it"),
     (("not a database",), "{where} is not a valid SQLite file"),
     (("malformed", "disk i/o"), "{where} is damaged ({text}); restore it from a backup"),
-    (("locked", "busy"), "{where} is busy (another process holds its write lock); try again"),
+    (("locked", "busy", "deadlock detected", "could not serialize"),
+     "{where} is busy (another process holds its write lock); try again"),
     (("unable to open",), "{where} cannot be opened (missing folder or no permission)"),
-    (("no such table", "no such column"),
+    # PostgreSQL: a server that cannot be reached, a database user without rights, a table missing
+    (("connection failed", "could not connect", "connection refused", "connection to server"),
+     "{where} cannot be reached ({text}); check $MEDSPA_SCAN_DB and that the server runs"),
+    (("permission denied",), "{where} refused this command (the database user lacks the right: {text})"),
+    (("no such table", "no such column", "does not exist"),
      "{where} has an older or foreign layout ({text}); open it once with write access to upgrade it"),
 )
+
+
+def _shown(url: str) -> str:
+    """A server database's URL without its password (for messages)."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001 - an unparsable URL is named by its scheme only
+        return url.split(":", 1)[0]
 
 
 def describe(exc: BaseException, url: str) -> str | None:
@@ -120,7 +133,7 @@ def describe(exc: BaseException, url: str) -> str | None:
     if not isinstance(exc, DBAPIError | sqlite3.Error):
         return None
     path = sqlite_path(url)
-    where = f"the database at {path}" if path else "the database"
+    where = f"the database at {path}" if path else f"the database {_shown(url)}"
     text = str(getattr(exc, "orig", exc)).lower()
     for needles, message in _DATABASE_ERRORS:
         if any(n in text for n in needles):

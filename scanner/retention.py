@@ -132,8 +132,9 @@ def seal_existing(store: Any) -> int:
             s.execute(update(StoredItem).where(StoredItem.id == pk)
                       .values(text=body, in_reply_to=reply, author=author))
             n += 1
-        for pk, data in s.execute(text("SELECT id, data FROM findings WHERE data NOT LIKE "
-                                       f"'%\"evidence\": \"{PREFIX}%' AND data NOT LIKE '%\"evidence\": \"\"%'")).all():
+        for pk, data in s.execute(text("SELECT id, CAST(data AS TEXT) FROM findings WHERE CAST(data AS TEXT) NOT LIKE "
+                                       f"'%\"evidence\": \"{PREFIX}%' AND CAST(data AS TEXT) NOT LIKE "
+                                       "'%\"evidence\": \"\"%'")).all():
             s.execute(update(StoredFinding).where(StoredFinding.id == pk).values(data=json.loads(data)))
             n += 1
         for pid, name, aliases, handles in s.execute(text(

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Date, DateTime, ForeignKey, Integer, String, Text, and_, func, select
+from sqlalchemy import Date, DateTime, ForeignKey, Integer, String, Text, and_, case, func, select
 from sqlalchemy.orm import Mapped, mapped_column, selectinload
 
 from . import audit, verdict
@@ -493,7 +493,7 @@ def published_rows(store: Store, run_id: int | None = None, source: str | None =
     pre-check draft nobody submitted. Charts count distinct items (`pk`), not findings."""
     q = (select(StoredItem.id, StoredItem.item_id, StoredItem.run_id, StoredItem.source, StoredItem.channel,
                 StoredItem.kind, StoredItem.created_at, StoredItem.review_status, StoredItem.permalink,
-                StoredItem.verdict, StoredFinding.category, func.max(StoredFinding.severity == "high"),
+                StoredItem.verdict, StoredFinding.category, func.max(case((StoredFinding.severity == "high", 1), else_=0)),
                 func.count(StoredFinding.id))
          .join(StoredFinding, StoredFinding.item_pk == StoredItem.id)
          .where(StoredFinding.severity.in_(("high", "medium")), StoredItem.review_status != "draft")

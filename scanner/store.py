@@ -1,4 +1,5 @@
-"""Persistence: SQLite by default (any SQLAlchemy URL) for runs, scanned items and their findings.
+"""Persistence: SQLite by default, PostgreSQL for several servers ($MEDSPA_SCAN_DB=postgresql+psycopg://…),
+for runs, scanned items and their findings.
 
 Other modules (registry, audit, users, api keys, decisions) declare their tables on the same `Base`
 and reach the database through `Store`.
@@ -26,9 +27,11 @@ from sqlalchemy import (
     create_engine,
     event,
     select,
+    text,
 )
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship, sessionmaker
 
 from . import config
@@ -128,6 +131,17 @@ def content_hash(item: Item) -> str:
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()
 
 
+@compiles(String, "postgresql")
+def _pg_varchar(_type: String, _compiler: Any, **_kw: Any) -> str:
+    """VARCHAR without a length on PostgreSQL: lengths are hints (SQLite never enforced them), so a long
+    file name or id is stored on every backend instead of failing on one."""
+    return "VARCHAR"
+
+
+# Transaction-level advisory lock ids (PostgreSQL): one for `session(immediate=True)`, one for creating tables.
+_PG_WRITE_LOCK, _PG_DDL_LOCK = 0x6D656473, 0x6D656474
+
+
 def _sqlite_pragmas(engine: Engine, read_only: bool, temp_tables: list[str]) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
@@ -183,6 +197,11 @@ class Store:
 
     def _create_tables(self) -> None:
         """Create missing tables; two processes starting on a new database at once both succeed."""
+        if self.engine.dialect.name == "postgresql":  # DDL is transactional: the second waits, then sees them
+            with self.engine.begin() as conn:
+                conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_DDL_LOCK})
+                Base.metadata.create_all(conn)
+            return
         for attempt in range(5):
             try:
                 Base.metadata.create_all(self.engine)
@@ -194,11 +213,15 @@ class Store:
     @contextmanager
     def session(self, immediate: bool = False) -> Iterator[Session]:
         """One transaction. With `immediate`, it holds the database's write lock from the start (SQLite:
-        BEGIN IMMEDIATE, waiting up to the busy timeout), so a read-then-write change (an import, an
-        upsert) never races another process's: the second waits and then sees the first's rows."""
+        BEGIN IMMEDIATE, waiting up to the busy timeout; PostgreSQL: an advisory lock held until commit
+        that every `immediate` session takes), so a read-then-write change (an import, an upsert) never
+        races another process's: the second waits and then sees the first's rows (PostgreSQL's READ
+        COMMITTED takes a new snapshot per statement, so statements after the lock see them)."""
         with self._sessions() as s, s.begin():
             if immediate and self.engine.dialect.name == "sqlite":
                 s.connection().exec_driver_sql("BEGIN IMMEDIATE")
+            elif immediate and self.engine.dialect.name == "postgresql":
+                s.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_WRITE_LOCK})
             yield s
 
     # -- runs -----------------------------------------------------------------------------------

@@ -11,6 +11,8 @@ import pytest
 
 from tests.conftest import ROOT
 
+pytestmark = pytest.mark.backends
+
 
 @pytest.fixture()
 def store(home):

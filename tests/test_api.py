@@ -23,7 +23,9 @@ from sqlalchemy import select
 from scanner import apikeys
 from scanner.api import Settings, create_app
 from scanner.store import Run, Store, StoredItem
-from tests.conftest import SHARED
+from tests.conftest import SHARED, db_url
+
+pytestmark = pytest.mark.backends
 
 PHI = "Margarita Quellstone"  # a name that must never show up in an error or a log
 BAD_REPLY = {"id": "r1", "kind": "reply", "channel": "google", "author": "Sarah K.",
@@ -66,9 +68,8 @@ def png(size=(64, 64), color="white") -> bytes:
 
 
 @pytest.fixture(scope="module")
-def server(text_scanner, tmp_path_factory):
-    home = tmp_path_factory.mktemp("api")
-    store = Store(f"sqlite:///{home / 'api.db'}")
+def server(text_scanner, module_db):
+    store = Store(module_db)
     keys = {name: apikeys.create(store, name) for name in ("review-tool", "old-tool", "second-tool")}
     keys["tiny"] = apikeys.create(store, "tiny", rate_per_minute=2)
     apikeys.revoke(store, "old-tool")
@@ -325,8 +326,8 @@ def test_a_key_over_its_own_limit_gets_429_with_retry_after(server):
         assert other.get("/v1/rules").status_code == 200
 
 
-def test_the_server_default_rate_limit_applies_to_keys_without_their_own(text_scanner, tmp_path):
-    store = Store(f"sqlite:///{tmp_path / 'rl.db'}")
+def test_the_server_default_rate_limit_applies_to_keys_without_their_own(text_scanner, tmp_path, home):
+    store = Store(db_url(home, "rl"))
     key = apikeys.create(store, "busy")
     app = create_app(store=store, scanner=text_scanner, settings=Settings(rate_per_minute=3))
     with live_server(app) as base, httpx.Client(base_url=base, headers={"Authorization": f"Bearer {key}"}) as c:
@@ -383,9 +384,9 @@ class ExplodingScanner:
         return next(iter(self.scan_many([item])))
 
 
-def test_an_unexpected_error_is_a_generic_500_with_a_request_id_and_no_content(text_scanner, tmp_path, caplog):
+def test_an_unexpected_error_is_a_generic_500_with_a_request_id_and_no_content(text_scanner, tmp_path, caplog, home):
     caplog.set_level(logging.INFO, logger="medspa_scan")
-    store = Store(f"sqlite:///{tmp_path / 'boom.db'}")
+    store = Store(db_url(home, "boom"))
     key = apikeys.create(store, "boom")
     app = create_app(store=store, scanner=ExplodingScanner(text_scanner), settings=Settings())
     with live_server(app) as base, httpx.Client(base_url=base, headers={"Authorization": f"Bearer {key}"}) as c:
@@ -419,10 +420,10 @@ def test_the_access_log_has_method_path_status_and_key_but_no_query_or_content(s
 
 
 # -- a long-running server stays current ------------------------------------------------------------------------------
-def test_registry_changes_and_the_date_reach_a_running_server(text_scanner, tmp_path):
+def test_registry_changes_and_the_date_reach_a_running_server(text_scanner, tmp_path, home):
     from scanner.registry import Registry
 
-    store = Store(f"sqlite:///{tmp_path / 'reg.db'}")
+    store = Store(db_url(home, "reg"))
     csv = tmp_path / "reg.csv"
     csv.write_text("patient_id,full_name,aliases,social_handles,purposes,channels,signed_on,expires_on,revoked_on,photo\n"
                    "Q001,Opal Example,,,testimonial;name_in_marketing,instagram,2024-01-01,2099-12-31,,\n")
@@ -470,8 +471,8 @@ def test_scanning_does_not_block_the_event_loop(server):
     assert worst < 0.75 * max(scan_times), f"/healthz took {worst * 1000:.0f} ms during {min(scan_times):.2f} s scans"
 
 
-def test_a_worker_with_too_many_checks_queued_answers_503(text_scanner, tmp_path):
-    store = Store(f"sqlite:///{tmp_path / 'busy.db'}")
+def test_a_worker_with_too_many_checks_queued_answers_503(text_scanner, tmp_path, home):
+    store = Store(db_url(home, "busy"))
     key = apikeys.create(store, "eager")
     app = create_app(store=store, scanner=text_scanner, settings=Settings(max_pending=1))
     long_text = " ".join([GOOD_REPLY["text"]] * 200)

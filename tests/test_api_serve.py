@@ -19,6 +19,8 @@ from sqlalchemy import select
 
 from tests.test_api import free_port
 
+pytestmark = pytest.mark.backends
+
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "reply_gate.py"
 REVIEW = "Got lip filler here last week with Dr. Kim, obsessed!"
@@ -33,8 +35,14 @@ def cli(home: Path, *args: str) -> subprocess.CompletedProcess:
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory):
+def served(tmp_path_factory, module_db):
     home = tmp_path_factory.mktemp("serve-home")
+    with pytest.MonkeyPatch.context() as mp:  # the server and every command of this module use this store
+        mp.setenv("MEDSPA_SCAN_DB", module_db)
+        yield from _serve(home, module_db)
+
+
+def _serve(home: Path, url: str):
     made = cli(home, "apikeys", "create", "google-gate")
     assert made.returncode == 0, made.stderr
     key = made.stdout.strip().splitlines()[-1]
@@ -56,7 +64,7 @@ def served(tmp_path_factory):
                 pass
             assert time.monotonic() < deadline, "server did not start"
             time.sleep(0.3)
-        yield {"base": base, "key": key, "home": home, "log": home / "server.log", "proc": proc}
+        yield {"base": base, "key": key, "home": home, "log": home / "server.log", "proc": proc, "db": url}
     finally:
         proc.terminate()
         try:
@@ -154,7 +162,7 @@ def test_an_unsafe_reply_is_held_and_the_suggestion_offered(served, google, monk
     from scanner.store import Store, StoredItem
 
     monkeypatch.setenv("MEDSPA_SCAN_HOME", str(served["home"]))  # stored text is encrypted with that home's key
-    store = Store(f"sqlite:///{served['home'] / 'medspa.db'}")
+    store = Store(served["db"])
     with store.session() as s:
         row = s.execute(select(StoredItem).where(StoredItem.item_id == "abc-333", StoredItem.verdict == "block")
                         ).scalars().first()

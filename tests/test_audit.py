@@ -1,9 +1,8 @@
-"""The hash-chained audit log on a real SQLite file: intact chains verify; an entry edited, deleted in
+"""The hash-chained audit log on a real SQLite file and a real PostgreSQL database: intact chains verify; an entry edited, deleted in
 the middle or deleted at the end (via plain SQL) is named; appends from several processes never fork
 the chain; an entry written inside a change's transaction rolls back with it."""
 from __future__ import annotations
 
-import sqlite3
 import subprocess
 import sys
 from datetime import date
@@ -13,6 +12,9 @@ import pytest
 from scanner import audit
 from scanner.cli import main
 from scanner.store import Store
+from tests.conftest import raw_sql
+
+pytestmark = pytest.mark.backends
 
 
 @pytest.fixture()
@@ -24,10 +26,7 @@ def store(home) -> Store:
 
 
 def sql(home, statement: str) -> None:
-    con = sqlite3.connect(home / "medspa.db")
-    con.execute(statement)
-    con.commit()
-    con.close()
+    raw_sql(home, statement)
 
 
 def test_intact_chain_and_what_an_entry_says(store):

@@ -21,7 +21,10 @@ from scanner import audit
 from scanner.crawl import CrawlSighting, CrawlState, crawl, scan_version, to_items
 from scanner.sources import Published
 from scanner.store import Run, Store
+from tests.conftest import db_url, stored_bytes
 from tests.fixtures.crawl.server import HERE, TOKEN, FixtureServer, Resp, fixture, png, standard_routes
+
+pytestmark = pytest.mark.backends
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -35,7 +38,7 @@ def srv():
 
 @pytest.fixture()
 def store(home):
-    return Store(f"sqlite:///{home / 'crawl.db'}")
+    return Store(db_url(home, "crawl"))
 
 
 @pytest.fixture()
@@ -129,7 +132,7 @@ def test_crawl_judges_what_the_spa_published_and_isolates_failures(srv, store, t
     assert [e["target"] for e in audit.entries(store, action="crawl.run")] == [f"run:{res.run_id}"]
     summary = res.summary()
     assert "sources failed: slow" in summary and "broken" in summary and "partly read: site" in summary
-    db = Path(store.engine.url.database).read_bytes()
+    db = stored_bytes(store.url)
     assert TOKEN.encode() not in db and TOKEN not in json.dumps(counts)
 
 
@@ -220,7 +223,7 @@ def test_long_pages_are_split_so_every_word_is_checked():
 def test_scan_version_follows_the_registry(home, text_scanner):
     from scanner.registry import Registry
 
-    store = Store(f"sqlite:///{home / 'reg.db'}")
+    store = Store(db_url(home, "reg"))
 
     class Probe:
         rule_pack = text_scanner.rule_pack
@@ -234,12 +237,11 @@ def test_scan_version_follows_the_registry(home, text_scanner):
     assert scan_version(Probe) != before and scan_version(Probe).startswith(text_scanner.rule_pack + "|")
 
 
-def test_cli_crawl_prints_jsonl_writes_the_report_and_keeps_the_token_secret(srv, tmp_path):
+def test_cli_crawl_prints_jsonl_writes_the_report_and_keeps_the_token_secret(srv, tmp_path, home):
     cfg = config(tmp_path, platforms(srv.base)[2:3] + [
         {"name": "slow", "type": "instagram", "ig_user_id": "17841400000000009", "base_url": f"{srv.base}/slow",
          "timeout": 0.2, "retries": 0}])
     srv.route("/slow/17841400000000009", Resp(200, {"id": "x"}, delay=1.0))
-    home = tmp_path / "home"
     env = dict(os.environ, MEDSPA_SCAN_HOME=str(home), SPA_GRAPH_TOKEN=TOKEN)
     r = subprocess.run([sys.executable, "-m", "scanner", "crawl", "--config", str(cfg), "--format", "jsonl",
                         "--report-dir", str(tmp_path / "reports")], cwd=ROOT, env=env, capture_output=True,
@@ -254,7 +256,7 @@ def test_cli_crawl_prints_jsonl_writes_the_report_and_keeps_the_token_secret(srv
     reports = sorted(p.name for p in (tmp_path / "reports").iterdir())
     assert reports == ["crawl-run-1.csv", "crawl-run-1.html"]
     everything = r.stdout + r.stderr + "".join(p.read_text(encoding="utf-8-sig") for p in (tmp_path / "reports").iterdir())
-    assert TOKEN not in everything and TOKEN.encode() not in (home / "medspa.db").read_bytes()
+    assert TOKEN not in everything and TOKEN.encode() not in stored_bytes(db_url(home))
 
 
 def test_cli_crawl_exit_0_when_nothing_needs_action(tmp_path):

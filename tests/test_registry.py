@@ -15,6 +15,8 @@ from scanner.registry import Registry, RegistryError
 from scanner.store import Store
 from tests.conftest import SHARED
 
+pytestmark = pytest.mark.backends
+
 HEADER = "patient_id,full_name,aliases,social_handles,purposes,channels,signed_on,expires_on,revoked_on,photo\n"
 ROWS = (
     "A1,Jennifer Lopez Vega,Jen V.;Jenny Vega,@jen.glows,before_after_photos;name_in_marketing,instagram,2024-01-01,2030-01-01,,\n"
@@ -239,6 +241,7 @@ def test_a_failed_change_writes_no_audit_entry(store, tmp_path):
     assert len(audit.entries(store)) == n and audit.verify(store) == []
 
 
+@pytest.mark.sqlite_only  # the first layout only ever existed in SQLite files
 def test_schema_upgrade_from_one_row_per_patient(home):
     """A database written by the first registry layout is moved to the new tables once, audited."""
     db = home / "medspa.db"

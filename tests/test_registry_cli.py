@@ -15,6 +15,8 @@ from scanner.cli import main
 from scanner.store import Store
 from tests.conftest import ROOT, SHARED
 
+pytestmark = pytest.mark.backends
+
 CORPUS_REGISTRY = SHARED / "corpus" / "registry.csv"
 
 

@@ -10,6 +10,8 @@ import pytest
 
 from tests.conftest import ROOT
 
+pytestmark = pytest.mark.backends
+
 VIOLATING = "Thanks Sarah! So glad you loved your lip filler, see you at your touch-up!"
 SAFE = "Thank you for taking the time to share this! We truly appreciate the kind words."
 
