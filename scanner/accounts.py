@@ -178,6 +178,8 @@ def _count_attempt(s: Session, model: type[User] | type[AddressThrottle], where:
     if row is None:
         return False, 0
     if not getattr(res, "rowcount", 0):
+        if row[1] is None or row[1] <= now:  # a parallel first attempt created it after the update looked
+            return _count_attempt(s, model, where, free, now)  # (PostgreSQL: each statement its own snapshot)
         return True, int(((row[1] or now) - now).total_seconds()) + 1
     lock = _lock_seconds(int(row[0]), free)
     if lock:

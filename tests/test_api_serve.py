@@ -3,6 +3,7 @@ the README's reply gate (examples/reply_gate.py) end to end against it and a loc
 Google's review-reply endpoint (a real HTTP server on 127.0.0.1)."""
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -47,16 +48,24 @@ def _serve(home: Path, url: str):
     assert made.returncode == 0, made.stderr
     key = made.stdout.strip().splitlines()[-1]
     assert re.fullmatch(r"msk_[A-Za-z0-9_-]{43}", key)
+    with serve_process(home, workers=2) as (base, proc):
+        yield {"base": base, "key": key, "home": home, "log": home / "server.log", "proc": proc, "db": url}
+
+
+@contextlib.contextmanager
+def serve_process(home: Path, workers: int = 1, log_name: str = "server.log"):
+    """`medspa-scan serve` as its own process on a free port (the store from the environment), once it
+    answers /healthz: (base URL, process); its output goes to `home/log_name`."""
     port = free_port()
-    log = (home / "server.log").open("w")
+    log = (home / log_name).open("w")
     env = {**os.environ, "MEDSPA_SCAN_HOME": str(home)}
-    proc = subprocess.Popen([sys.executable, "-m", "scanner", "serve", "--port", str(port), "--workers", "2"],
+    proc = subprocess.Popen([sys.executable, "-m", "scanner", "serve", "--port", str(port), "--workers", str(workers)],
                             stdout=log, stderr=subprocess.STDOUT, env=env, cwd=ROOT)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 120
+        deadline = time.monotonic() + 180
         while True:
-            assert proc.poll() is None, (home / "server.log").read_text()
+            assert proc.poll() is None, (home / log_name).read_text()
             try:
                 if httpx.get(base + "/healthz", timeout=2).status_code == 200:
                     break
@@ -64,7 +73,7 @@ def _serve(home: Path, url: str):
                 pass
             assert time.monotonic() < deadline, "server did not start"
             time.sleep(0.3)
-        yield {"base": base, "key": key, "home": home, "log": home / "server.log", "proc": proc, "db": url}
+        yield base, proc
     finally:
         proc.terminate()
         try:
