@@ -61,21 +61,25 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(workers: int) -> tuple[subprocess.Popen, str, str, Path]:
-    home = Path(tempfile.mkdtemp(prefix="medspa-loadtest-"))
-    env = {**os.environ, "MEDSPA_SCAN_HOME": str(home)}
-    made = subprocess.run([sys.executable, "-m", "scanner", "apikeys", "create", "loadtest", "--rate-limit", "1000000"],
-                          capture_output=True, text=True, env=env, cwd=ROOT, check=True)
-    key = made.stdout.strip().splitlines()[-1]
+def start_server(workers: int, home: Path | None = None, db: str | None = None,
+                 key: str | None = None) -> tuple[subprocess.Popen, str, str, Path]:
+    """A server in a temporary data home, or in `home` on store `db` (a URL) with `key` (several servers
+    sharing one store: the first creates the key, the others reuse it)."""
+    home = home or Path(tempfile.mkdtemp(prefix="medspa-loadtest-"))
+    env = {**os.environ, "MEDSPA_SCAN_HOME": str(home), **({"MEDSPA_SCAN_DB": db} if db else {})}
+    if key is None:
+        made = subprocess.run([sys.executable, "-m", "scanner", "apikeys", "create", "loadtest", "--rate-limit",
+                               "1000000"], capture_output=True, text=True, env=env, cwd=ROOT, check=True)
+        key = made.stdout.strip().splitlines()[-1]
     port = free_port()
-    log = (home / "server.log").open("w")
+    log = (home / f"server-{port}.log").open("w")
     proc = subprocess.Popen([sys.executable, "-m", "scanner", "serve", "--port", str(port), "--workers", str(workers)],
                             env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 180
     while True:
         if proc.poll() is not None:
-            sys.exit(f"server exited; see {home / 'server.log'}")
+            sys.exit(f"server exited; see {log.name}")
         try:
             if httpx.get(url + "/healthz", timeout=2).status_code == 200:
                 break
