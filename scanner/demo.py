@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from . import config
+from .core import config
 
 # Demo logins, printed while they still work. Real users: `medspa-scan users add NAME --role ROLE`.
 DEMO_USERS = (("manager", "demo-compliance", "compliance"), ("marketer", "demo-marketing", "marketing"),
@@ -34,7 +34,7 @@ def _source(item: Any) -> str:
 
 
 def load_drafts() -> list[Any]:
-    from ._models import Item
+    from .core.models import Item
 
     path = config.rules_dir() / "demo" / "drafts.jsonl"
     items = []
@@ -49,9 +49,10 @@ def load_drafts() -> list[Any]:
 
 def seed(store: Any) -> list[tuple[Any, Any]]:
     """Demo registry, users and scanned demo items (one run per source). Returns (item, result) pairs."""
-    from . import accounts, review
-    from .engine import Scanner
-    from .registry import Registry
+    from .pipeline.engine import Scanner
+    from .registry.authorizations import Registry
+    from .review import accounts
+    from .review import queue as review
 
     demo = config.rules_dir() / "demo"
     Registry.import_csv(store, demo / "registry.csv", actor="demo")
@@ -71,7 +72,7 @@ def seed(store: Any) -> list[tuple[Any, Any]]:
             tally[r.verdict] = tally.get(r.verdict, 0) + 1
         store.finish_run(run, tally)
         if source == "dashboard":  # pre-checks: drafts the marketer submitted for approval
-            from .store import StoredItem
+            from .core.store import StoredItem
 
             with store.session() as s:
                 for pk in pks:
@@ -92,7 +93,7 @@ def is_empty(store: Any) -> bool:
     """True when no table of the store has a single row (a brand-new data home)."""
     from sqlalchemy import select
 
-    from .store import Base
+    from .core.store import Base
 
     with store.session() as s:
         return all(s.execute(select(1).select_from(t).limit(1)).first() is None
@@ -102,8 +103,8 @@ def is_empty(store: Any) -> bool:
 def seed_if_empty(store: Any = None) -> list[tuple[Any, Any]] | None:
     """Seed a brand-new store; None when it already has users (left alone). Raises NotEmpty for a store
     with data but no users: that is a real store whose first admin is still to be added."""
-    from . import accounts
-    from .store import Store
+    from .core.store import Store
+    from .review import accounts
 
     store = store or Store()
     if accounts.count(store):
@@ -117,7 +118,7 @@ def seed_if_empty(store: Any = None) -> list[tuple[Any, Any]] | None:
 
 def working_demo_logins(store: Any) -> list[tuple[str, str, str]]:
     """The demo logins whose passwords were not changed (these are the ones worth printing)."""
-    from . import accounts
+    from .review import accounts
 
     return [(n, p, r) for n, p, r in DEMO_USERS if accounts.password_matches(store, n, p)]
 
@@ -156,7 +157,7 @@ def try_lines() -> str:
 
 
 def main() -> int:
-    from .store import Store
+    from .core.store import Store
 
     config.private_umask()
 
@@ -171,7 +172,7 @@ def main() -> int:
         print(f"Using the existing data in {config.home()}.", flush=True)
     if os.environ.get("MEDSPA_SCAN_NO_DASHBOARD") == "1":
         return 0
-    from ._cli_dashboard import launch
+    from .cli.dashboard import launch
 
     return launch(host=os.environ.get("MEDSPA_SCAN_HOST", "127.0.0.1"),
                   port=int(os.environ.get("MEDSPA_SCAN_PORT", "8501")))
