@@ -65,7 +65,7 @@ class _Bar:
 
 def cmd_crawl(args: argparse.Namespace) -> int:
     from ..crawl.run import ConfigError, crawl, load_config, parse_since
-    from .main import UsageError
+    from .errors import UsageError
 
     if args.concurrency < 1 or args.concurrency > 64:
         raise UsageError("--concurrency must be between 1 and 64")
@@ -107,7 +107,7 @@ def cmd_crawl(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     from ..core.store import Store
     from ..crawl.report import ReportError, latest_crawl_run, write_report
-    from .main import UsageError
+    from .errors import UsageError
 
     store = Store()
     if str(args.run).lower() == "latest":

@@ -43,7 +43,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _check_address(host: str, port: int) -> None:
-    from .main import UsageError
+    from .errors import UsageError
 
     if not 1 <= port <= 65535:
         raise UsageError(f"--port {port}: expected a port between 1 and 65535")
@@ -62,9 +62,9 @@ def launch(host: str, port: int, demo: bool = False) -> int:
     """With `demo`, seed an empty store; refuse a store without users (nobody could log in, and a real
     store never gets default passwords); print the address, then become `streamlit run dashboard/app.py`."""
     from ..core.store import Store
-    from ..demo import NotEmpty, seed_if_empty, working_demo_logins
     from ..review import accounts
-    from .main import UsageError
+    from ..review.demo_data import NotEmpty, seed_if_empty, working_demo_logins
+    from .errors import UsageError
 
     _check_address(host, port)
     try:
@@ -111,7 +111,7 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
 
 
 def _read_password(from_stdin: bool) -> str:
-    from .main import UsageError
+    from .errors import UsageError
 
     if from_stdin:
         return sys.stdin.readline().rstrip("\r\n")
@@ -128,7 +128,7 @@ def _actor() -> str:
 def cmd_users_add(args: argparse.Namespace) -> int:
     from ..core.store import Store
     from ..review import accounts
-    from .main import UsageError
+    from .errors import UsageError
 
     password = _read_password(args.password_stdin)
     try:
@@ -142,7 +142,7 @@ def cmd_users_add(args: argparse.Namespace) -> int:
 def cmd_users_passwd(args: argparse.Namespace) -> int:
     from ..core.store import Store
     from ..review import accounts
-    from .main import UsageError
+    from .errors import UsageError
 
     password = _read_password(args.password_stdin)
     try:
@@ -156,7 +156,7 @@ def cmd_users_passwd(args: argparse.Namespace) -> int:
 def cmd_purge(args: argparse.Namespace) -> int:
     from ..core.store import Store
     from ..review import retention
-    from .main import UsageError
+    from .errors import UsageError
 
     store = Store()
     if args.older_than:

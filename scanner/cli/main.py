@@ -11,6 +11,8 @@ import os
 import sys
 from collections.abc import Sequence
 
+from .errors import UsageError
+
 log = logging.getLogger("medspa_scan")
 
 # Each feature module exposes `register(subparsers)`; its handlers import heavy modules lazily.
@@ -28,10 +30,6 @@ EPILOG = """examples (each command has its own --help with more):
   medspa-scan rules explain PAT002
 
 data: $MEDSPA_SCAN_HOME (default ~/.local/share/medspa-scan); `make run` uses ./.demo-home"""
-
-
-class UsageError(Exception):
-    """A usage or input problem: printed as one clear line, exit status 2."""
 
 
 def build_parser() -> argparse.ArgumentParser:

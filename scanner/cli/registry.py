@@ -127,7 +127,7 @@ def _wrap(fn: Callable[[], T]) -> T:
     """Registry and key errors become one-line usage errors (exit 2)."""
     from ..core.crypto import KeyError_
     from ..registry.authorizations import RegistryError
-    from .main import UsageError
+    from .errors import UsageError
 
     try:
         return fn()
@@ -172,7 +172,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 def cmd_show(args: argparse.Namespace) -> int:
     from ..registry.authorizations import Registry
-    from .main import UsageError
+    from .errors import UsageError
 
     store = _store()
     as_of = args.as_of or date.today()
@@ -222,7 +222,7 @@ def cmd_revoke(args: argparse.Namespace) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     from ..core.csv_cells import csv_cell
     from ..registry.authorizations import CSV_COLUMNS, Registry
-    from .main import UsageError
+    from .errors import UsageError
 
     rows = _wrap(lambda: Registry.all_records(_store()))
     try:

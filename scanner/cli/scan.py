@@ -98,7 +98,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     from pydantic import ValidationError
 
     from ..core.models import Item
-    from .main import UsageError
+    from .errors import UsageError
 
     text = args.text
     if text is None or text == "-":
@@ -206,7 +206,7 @@ def cmd_batch(args: argparse.Namespace) -> int:
     the output) every chunk it finished, and the next start marks it failed (Store.fail_interrupted_runs)."""
     from tqdm import tqdm
 
-    from .main import UsageError
+    from .errors import UsageError
 
     if args.file != "-" and not Path(args.file).is_file():
         raise UsageError(f"{args.file}: no such file")
@@ -327,7 +327,7 @@ SARIF_LEVEL = {"high": "error", "medium": "warning", "low": "note", "info": "non
 
 
 def to_sarif(results: list, scanner, source: str) -> dict[str, Any]:
-    from ..text.normalize import scrub  # a file name that is not UTF-8 must not break the output
+    from ..core.scrub import scrub  # a file name that is not UTF-8 must not break the output
 
     rules = [{
         "id": r.id, "name": r.title or r.id, "shortDescription": {"text": r.message},
@@ -369,7 +369,7 @@ def cmd_rules_list(args: argparse.Namespace) -> int:
 
 def cmd_rules_explain(args: argparse.Namespace) -> int:
     from ..text.rules import load_rule_pack
-    from .main import UsageError
+    from .errors import UsageError
 
     pack = load_rule_pack()
     r = pack.get(args.rule_id.upper())

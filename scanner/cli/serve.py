@@ -75,7 +75,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from ..api.app import Settings
-    from .main import UsageError
+    from .errors import UsageError
 
     # settings travel to the worker processes through the environment
     if args.rate_limit:
@@ -108,7 +108,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def _check_port(host: str, port: int) -> None:
     import socket
 
-    from .main import UsageError
+    from .errors import UsageError
 
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
@@ -126,7 +126,7 @@ def _check_port(host: str, port: int) -> None:
 def cmd_create(args: argparse.Namespace) -> int:
     from ..api import keys as apikeys
     from ..core.store import Store
-    from .main import UsageError
+    from .errors import UsageError
 
     try:
         key = apikeys.create(Store(), args.name, rate_per_minute=args.rate_limit, actor=_actor())
@@ -160,7 +160,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 def cmd_revoke(args: argparse.Namespace) -> int:
     from ..api import keys as apikeys
     from ..core.store import Store
-    from .main import UsageError
+    from .errors import UsageError
 
     try:
         apikeys.revoke(Store(), args.name, actor=_actor())

@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
-from ..text.normalize import scrub
+from .scrub import scrub
 
 KINDS = ("post", "reply", "comment", "message")
 CHANNELS = ("instagram", "facebook", "tiktok", "google", "yelp", "website", "email", "sms")

@@ -18,8 +18,7 @@ findings keep offsets into what the user wrote (`to_original`). `hidden` lists t
 character was invisible, reordered or a look-alike: rule PHI901 reports them (readers and the checks
 would otherwise see different things). ASCII text is returned as is, at no cost.
 
-`scrub` is the step before all of it, at every input boundary (the Item and Finding models, JSON read
-from the platforms and from files): lone surrogates become U+FFFD so one bad character cannot stop a run.
+Before all of it, at every input boundary, `core.scrub` replaces lone surrogates (core/scrub.py).
 """
 from __future__ import annotations
 
@@ -27,7 +26,6 @@ import bisect
 import re
 import unicodedata
 from dataclasses import dataclass, field
-from typing import Any
 
 BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 _PUSH = {"\u202a": "LRE", "\u202b": "RLE", "\u202d": "LRO", "\u202e": "RLO"}
@@ -44,25 +42,6 @@ CONFUSABLES = {
     **dict(zip("ΑΒΕΖΗΙΚΜΝΟΡΤΥΧ", "ABEZHIKMNOPTYX", strict=True)),
 }
 _WORD = re.compile(r"\w+")
-_SURROGATE = re.compile("[\ud800-\udfff]")
-REPLACEMENT = "\ufffd"
-
-
-def scrub(value: str) -> str:
-    """Lone surrogates (half an emoji cut off, bytes that were not UTF-8 decoded with surrogateescape)
-    become U+FFFD, one for one, so offsets stay and the text can be encoded, parsed and stored."""
-    return value if value.isascii() else _SURROGATE.sub(REPLACEMENT, value)
-
-
-def scrub_json(value: Any) -> Any:
-    """`scrub` every string (keys too) of a decoded JSON value."""
-    if isinstance(value, str):
-        return scrub(value)
-    if isinstance(value, list):
-        return [scrub_json(v) for v in value]
-    if isinstance(value, dict):
-        return {scrub(k) if isinstance(k, str) else k: scrub_json(v) for k, v in value.items()}
-    return value
 
 
 @dataclass

@@ -29,7 +29,7 @@ def demo(tmp_path_factory):
         mp.setenv("MEDSPA_SCAN_HOME", str(home))
         mp.delenv("MEDSPA_SCAN_DB", raising=False)
         from scanner.core.store import Store
-        from scanner.demo import seed_if_empty
+        from scanner.review.demo_data import seed_if_empty
 
         assert seed_if_empty(Store()) is not None
         yield home

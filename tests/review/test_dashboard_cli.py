@@ -145,7 +145,7 @@ def test_demo_try_lines_work_as_printed(tmp_path):
     work = _workdir(tmp_path)
     env = dict(os.environ, MEDSPA_SCAN_HOME=str(work / ".demo-home"))
     env.pop("MEDSPA_SCAN_DB", None)
-    code = "from scanner import demo; print(demo.try_lines())"
+    code = "from scanner.review import demo_data; print(demo_data.try_lines())"
     shown = subprocess.run([sys.executable, "-c", code], cwd=work, env=dict(env, PYTHONPATH=str(ROOT)),
                            capture_output=True, text=True, timeout=60).stdout
     lines = [line.strip() for line in shown.splitlines() if line.startswith("  ")]

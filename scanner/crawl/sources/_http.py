@@ -33,7 +33,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from ...text.normalize import scrub_json
+from ...core.scrub import scrub_json
 
 log = logging.getLogger(__name__)
 # httpx logs every request URL at INFO; Graph API `paging.next` URLs carry the access token in the query.

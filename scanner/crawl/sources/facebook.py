@@ -12,17 +12,8 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-from . import (
-    FetchContext,
-    Published,
-    SourceError,
-    SourceType,
-    as_list,
-    parse_time,
-    register,
-    safe_url,
-    video_note,
-)
+from ._http import SourceError, safe_url
+from .base import FetchContext, Published, SourceType, as_list, parse_time, register, video_note
 
 DEFAULT_BASE = "https://graph.facebook.com/v19.0"
 ACTOR = "id,message,created_time,permalink_url,from{id,name}"

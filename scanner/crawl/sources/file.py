@@ -13,8 +13,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from ...text.normalize import scrub_json
-from . import FetchContext, Published, SourceError, SourceType, parse_time, register
+from ...core.scrub import scrub_json
+from ._http import SourceError
+from .base import FetchContext, Published, SourceType, parse_time, register
 
 MAX_FILE_BYTES = 200_000_000
 

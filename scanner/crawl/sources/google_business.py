@@ -11,7 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from . import FetchContext, Published, SourceError, SourceType, as_list, parse_time, register
+from ._http import SourceError
+from .base import FetchContext, Published, SourceType, as_list, parse_time, register
 
 DEFAULT_BASE = "https://mybusiness.googleapis.com/v4"
 

@@ -12,7 +12,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from . import FetchContext, Published, SourceError, SourceType, parse_time, register, video_note
+from ._http import SourceError
+from .base import FetchContext, Published, SourceType, parse_time, register, video_note
 from .facebook import DEFAULT_BASE, edge, graph_list, unix
 
 WHO = "id,text,timestamp,username,from{id,username}"

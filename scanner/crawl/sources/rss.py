@@ -10,8 +10,9 @@ import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from urllib.parse import urljoin
 
-from . import FetchContext, Published, SourceError, SourceType, parse_time, register, safe_url, video_note
 from ._html import read_html
+from ._http import SourceError, safe_url
+from .base import FetchContext, Published, SourceType, parse_time, register, video_note
 
 ATOM = "{http://www.w3.org/2005/Atom}"
 CONTENT = "{http://purl.org/rss/1.0/modules/content/}"

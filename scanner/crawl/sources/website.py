@@ -8,8 +8,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import datetime
 
-from . import FetchContext, Published, SourceError, SourceType, parse_time, register, safe_url
 from ._html import read_html
+from ._http import SourceError, safe_url
+from .base import FetchContext, Published, SourceType, parse_time, register
 from .rss import parse_xml
 
 SITEMAP = "{http://www.sitemaps.org/schemas/sitemap/0.9}"
