@@ -64,7 +64,8 @@ class _Bar:
 
 
 def cmd_crawl(args: argparse.Namespace) -> int:
-    from ..crawl.run import ConfigError, crawl, load_config, parse_since
+    from ..crawl.config import ConfigError, load_config, parse_since
+    from ..crawl.run import crawl
     from .errors import UsageError
 
     if args.concurrency < 1 or args.concurrency > 64:

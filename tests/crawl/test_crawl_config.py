@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from scanner.crawl.run import ConfigError, load_config, parse_since
+from scanner.crawl.config import ConfigError, load_config, parse_since
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from scanner.crawl.run import load_config
+from scanner.crawl.config import load_config
 from scanner.crawl.sources import SOURCE_TYPES, FetchContext, Http, HttpOptions, SourceError, parse_time
 from scanner.crawl.sources._http import origin
 from tests.fixtures.crawl.server import TOKEN, FixtureServer, Resp, standard_routes
