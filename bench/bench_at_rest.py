@@ -22,7 +22,7 @@ PATIENTS = 5000
 
 @contextmanager
 def sealing(on: bool) -> Iterator[None]:
-    from scanner import _at_rest
+    from scanner.core import at_rest as _at_rest
 
     saved = _at_rest.seal
     if not on:
@@ -34,7 +34,7 @@ def sealing(on: bool) -> Iterator[None]:
 
 
 def batch() -> list[tuple[object, object]]:
-    from scanner._models import Finding, Item, ScanResult
+    from scanner.core.models import Finding, Item, ScanResult
 
     pairs = []
     for i in range(ITEMS):
@@ -49,9 +49,9 @@ def batch() -> list[tuple[object, object]]:
 
 
 def measure(on: bool) -> dict[str, float]:
-    from scanner import review
-    from scanner.registry import Registry
-    from scanner.store import Store
+    from scanner.core.store import Store
+    from scanner.registry.authorizations import Registry
+    from scanner.review import queue as review
 
     home = Path(tempfile.mkdtemp(prefix="bench-at-rest-"))
     os.environ["MEDSPA_SCAN_HOME"] = str(home)

@@ -63,7 +63,7 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=500)
     ap.add_argument("--rounds", type=int, default=3)
     a = ap.parse_args()
-    from scanner.config import spacy_model
+    from scanner.core.config import spacy_model
 
     work = Path(tempfile.mkdtemp())
     items = work / "items.jsonl"

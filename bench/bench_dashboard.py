@@ -46,10 +46,10 @@ def pct(values: list[float], q: float) -> float:
 def server_side(home: Path, runs: int) -> list[float]:
     """review.precheck (scan + store) in this process, warm, for the same 300-character replies."""
     os.environ["MEDSPA_SCAN_HOME"] = str(home)
-    from scanner import review
-    from scanner._models import Item
-    from scanner.engine import Scanner
-    from scanner.store import Store
+    from scanner.core.models import Item
+    from scanner.core.store import Store
+    from scanner.pipeline.engine import Scanner
+    from scanner.review import queue as review
 
     store = Store()
     scanner = Scanner(store=store)

@@ -66,10 +66,10 @@ def timed(fn, n: int) -> tuple[float, float]:
 
 
 def stages(path: Path, n: int) -> None:
-    from scanner import _image_ocr
-    from scanner._image_faces import detect_faces, find_composite
-    from scanner._image_load import load
-    from scanner._image_meta import metadata_findings
+    from scanner.image import ocr as _image_ocr
+    from scanner.image.faces import detect_faces, find_composite
+    from scanner.image.load import load
+    from scanner.image.metadata import metadata_findings
 
     img = load(path)
     parts = {
@@ -91,10 +91,10 @@ def main() -> None:
     n = 1 if quick else 3
     home = Path(tempfile.mkdtemp())
     os.environ["MEDSPA_SCAN_HOME"] = str(home)
-    from scanner._models import Item
-    from scanner.engine import Scanner, scan_parallel
-    from scanner.registry import Registry
-    from scanner.store import Store
+    from scanner.core.models import Item
+    from scanner.core.store import Store
+    from scanner.pipeline.engine import Scanner, scan_parallel
+    from scanner.registry.authorizations import Registry
 
     shutil.copy(FACES / "obama.jpg", home / "ref.jpg")
     (home / "c.csv").write_text(HEADER + "F1,Barry Example,,,before_after_photos,instagram,2024-01-01,,,ref.jpg\n")
@@ -130,8 +130,8 @@ def main() -> None:
                   f"process(es): {count / c.wall:.1f} images/s")
 
     # face matching on ../shared/faces through the pipeline and the real registry
-    from scanner import image
-    from scanner.engine import ScanContext
+    from scanner.image import analysis as image
+    from scanner.pipeline.engine import ScanContext
 
     os.environ["MEDSPA_SCAN_OCR"] = "0"
     names = sorted(p.name for p in FACES.glob("*.jpg"))

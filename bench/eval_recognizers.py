@@ -36,9 +36,9 @@ def main() -> None:
     from presidio_analyzer import AnalyzerEngine
     from presidio_analyzer.nlp_engine import NlpEngineProvider
 
-    from scanner._models import Item
-    from scanner.config import spacy_model
-    from scanner.text import TextAnalyzer
+    from scanner.core.config import spacy_model
+    from scanner.core.models import Item
+    from scanner.text.analysis import TextAnalyzer
 
     ours = TextAnalyzer()
     plain = AnalyzerEngine(nlp_engine=NlpEngineProvider(nlp_configuration={

@@ -15,8 +15,9 @@ from typing import Any
 
 import streamlit as st
 
-from scanner import accounts, config, retention, sessions
-from scanner.store import Store
+from scanner.core import config
+from scanner.core.store import Store
+from scanner.review import accounts, retention, sessions
 
 REVIEWERS = accounts.REVIEWER_ROLES  # compliance, admin
 ALL_ROLES = accounts.ROLES
@@ -37,7 +38,7 @@ def get_store(url: str | None = None) -> Store:
 
 
 def _build_scanner(url: str) -> Any:
-    from scanner.engine import Scanner
+    from scanner.pipeline.engine import Scanner
 
     return Scanner(store=get_store(url))
 
@@ -62,7 +63,7 @@ def get_scanner(url: str | None = None) -> Any:
 
 @st.cache_resource(show_spinner=False)
 def get_rule_pack() -> Any:
-    from scanner.rules import load_rule_pack
+    from scanner.text.rules import load_rule_pack
 
     return load_rule_pack()
 

@@ -12,7 +12,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))  # _common, _explain; `scanner` is the installed package (editable in a checkout)
 from _common import REVIEWERS, cookie_script, current_user, login_page, logout, store  # noqa: E402
 
-from scanner import review  # noqa: E402
+from scanner.review import queue as review  # noqa: E402
 
 st.set_page_config(page_title="MedSpa Compliance Scanner", page_icon=":material/shield:", layout="wide")
 PAGES = HERE / "views"

@@ -98,8 +98,8 @@ def _scan_set(name: str, holdout: frozenset[str], out: Path) -> None:
 
 
 def _scan_in_process(name: str, out: Path) -> None:
-    from scanner._models import Item
-    from scanner.learned import Embedder, rule_levels, signal_features
+    from scanner.core.models import Item
+    from scanner.text.learned import Embedder, rule_levels, signal_features
 
     cases = load_cases(name)
     src = cases_path(name)
@@ -107,9 +107,9 @@ def _scan_in_process(name: str, out: Path) -> None:
         os.environ["MEDSPA_SCAN_HOME"] = home
         if (src.parent / "spa.yaml").exists():
             shutil.copyfile(src.parent / "spa.yaml", Path(home) / "spa.yaml")
-        from scanner.engine import Scanner
-        from scanner.registry import Registry
-        from scanner.store import Store
+        from scanner.core.store import Store
+        from scanner.pipeline.engine import Scanner
+        from scanner.registry.authorizations import Registry
 
         store = Store(f"sqlite:///{home}/medspa.db")
         Registry.import_csv(store, src.parent / "registry.csv", actor="evaluation")

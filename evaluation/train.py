@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from scanner.learned import CATEGORIES as HEAD_CATEGORIES
-from scanner.learned import Heads, feature_matrix
+from scanner.text.learned import CATEGORIES as HEAD_CATEGORIES
+from scanner.text.learned import Heads, feature_matrix
 
 from .corpus import CATEGORIES, SETS, SetFeatures, collect
 

@@ -11,18 +11,18 @@ import os
 # Presidio's e-mail and URL recognizers use tldextract; never let it fetch the suffix list.
 os.environ.setdefault("TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS", "")
 
-from ._models import Finding, Item, ScanResult, Severity  # noqa: E402
+from .core.models import Finding, Item, ScanResult, Severity  # noqa: E402
 
 __all__ = ["Finding", "Item", "ScanResult", "Scanner", "Severity", "Store"]
 
 
 def __getattr__(name: str):  # heavy modules load on first use
     if name == "Scanner":
-        from .engine import Scanner
+        from .pipeline.engine import Scanner
 
         return Scanner
     if name == "Store":
-        from .store import Store
+        from .core.store import Store
 
         return Store
     raise AttributeError(name)

@@ -1,6 +1,6 @@
 """`python -m scanner` is the same as `medspa-scan`."""
 import sys
 
-from .cli import main
+from .cli.main import main
 
 sys.exit(main())

@@ -102,7 +102,7 @@ def stop(proc: subprocess.Popen) -> None:
 
 
 def test_installed_package_carries_its_data_and_not_the_checkouts(installed):
-    probe = ("import json, scanner, scanner.learned as l, scanner.config as c; print(json.dumps([scanner.__file__, "
+    probe = ("import json, scanner, scanner.text.learned as l, scanner.core.config as c; print(json.dumps([scanner.__file__, "
              "str(c.rules_dir()), str(c.models_dir()), str(c.dashboard_dir()), str(l.DEFAULT_WEIGHTS)]))")
     r = subprocess.run([str(installed["python"]), "-c", probe], cwd=installed["work"], env=installed["env"],
                        capture_output=True, text=True, timeout=120)
@@ -193,7 +193,7 @@ def test_dashboard_starts_and_its_app_renders(installed):
     assert f"Dashboard: http://localhost:{port}" in log.read_text()
     # /_stcore/health answers before any page runs: run the installed app.py itself (log-in page), which must
     # import `scanner` as the installed package, with no sys.path edits pointing at a checkout
-    script = ("from streamlit.testing.v1 import AppTest; from scanner import config; "
+    script = ("from streamlit.testing.v1 import AppTest; from scanner.core import config; "
               "at = AppTest.from_file(str(config.dashboard_dir() / 'app.py'), default_timeout=120).run(); "
               "assert not at.exception, [e.value for e in at.exception]; "
               "print([b.label for b in at.button], [t.label for t in at.text_input])")

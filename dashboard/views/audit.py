@@ -15,8 +15,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # dashboard/ when 
 from _common import REVIEWERS, compact_top, require, store
 from _explain import AREA_LABEL, action_label, detail_text
 
-from scanner import audit
-from scanner._csv_cells import neutralize_frame
+from scanner.core import audit
+from scanner.core.csv_cells import neutralize_frame
 
 MAX_ROWS = 5000
 

@@ -18,8 +18,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # dashboard/ when 
 from _common import ALL_ROLES, compact_top, copy_button, get_scanner, image_with_boxes, require, store
 from _explain import cards, category_label, highlight, verdict_sentence
 
-from scanner import disclosure, retention, review
-from scanner._models import CHANNELS, KINDS, Finding, Item
+from scanner.core.models import CHANNELS, KINDS, Finding, Item
+from scanner.pipeline import disclosure
+from scanner.review import queue as review
+from scanner.review import retention
 
 IMAGE_TYPES = ["jpg", "jpeg", "png", "webp", "heic", "heif"]
 BANNER = {"block": st.error, "review": st.warning, "pass": st.success}
@@ -83,8 +85,8 @@ elif st.session_state.pop("recheck", False) and text.strip():
 
 def image_fixes(path: str, findings: list[dict[str, Any]]) -> None:
     """Download buttons for a fixed copy of the image: without its metadata, with faces blurred."""
-    from scanner import image as image_mod
-    from scanner._image_meta import strip_metadata
+    from scanner.image import analysis as image_mod
+    from scanner.image.metadata import strip_metadata
 
     p = Path(path)
     mine = [f for f in findings if f.get("source") == f"image:{p.name}" and f.get("severity") != "info"]

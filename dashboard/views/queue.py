@@ -19,8 +19,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # dashboard/ when 
 from _common import REVIEWERS, compact_top, copy_button, get_scanner, image_with_boxes, md, require, store
 from _explain import cards, category_label, counted, highlight, verdict_sentence
 
-from scanner import review
-from scanner._models import CATEGORIES, CHANNELS
+from scanner.core.models import CATEGORIES, CHANNELS
+from scanner.review import queue as review
 
 VERDICT_BG = {"block": "#ffc9c9", "review": "#ffe0a8", "pass": "#d3f9d8"}
 RISK = {"block": 2, "review": 1, "pass": 0}

@@ -17,8 +17,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # dashboard/ when 
 from _common import REVIEWERS, compact_top, require, store
 from _explain import category_label
 
-from scanner import review
-from scanner._csv_cells import neutralize_frame
+from scanner.core.csv_cells import neutralize_frame
+from scanner.review import queue as review
 
 SEVERITY_COLORS = alt.Scale(domain=["high", "medium"], range=["#1864ab", "#74c0fc"])  # not the severity red
 PALETTE = ["#1864ab", "#74c0fc", "#0b7285", "#66d9e8", "#5f3dc4", "#b197fc", "#087f5b", "#63e6be", "#495057"]

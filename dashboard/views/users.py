@@ -12,7 +12,7 @@ import streamlit as st
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # dashboard/ when a page runs alone
 from _common import ALL_ROLES, compact_top, require, store
 
-from scanner import accounts, sessions
+from scanner.review import accounts, sessions
 
 user, role = require("admin")
 compact_top()

@@ -1,0 +1,1 @@
+"""Tests of the reply-gate API and its keys."""

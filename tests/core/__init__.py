@@ -1,0 +1,1 @@
+"""Tests of the core (store, audit log, encryption at rest)."""

@@ -1,0 +1,1 @@
+"""Tests of the whole scanning pipeline under hostile input."""

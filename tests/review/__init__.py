@@ -1,0 +1,1 @@
+"""Tests of the review queue, accounts and dashboard."""

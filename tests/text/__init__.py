@@ -1,0 +1,1 @@
+"""Tests of the text pipeline (rules, learned layer, generalization)."""

@@ -1,0 +1,89 @@
+"""The learned layer with its real weights and the real MiniLM model, on sentences written for these tests
+(none comes from a labeled set): where it adds a finding, what the finding says, and where it stays quiet."""
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from scanner.core.models import Item
+from scanner.text import learned
+
+LEARNED_IDS = {"PHI801", "PAT801", "TRT801"}
+
+CLEAN_KINDS = [  # the issue's clean kinds; the layer must never fire on them alone
+    Item(id="price", kind="comment", channel="instagram", text="Prices start at $12 a unit and the consult is free!",
+         in_reply_to="How much is botox?"),
+    Item(id="hours", kind="reply", channel="google", text="Our hours are 9 to 6, Monday through Saturday. Call anytime!",
+         in_reply_to="When are you open?", author="Pat L."),
+    Item(id="education", kind="comment", channel="instagram", in_reply_to="how long does filler take to settle?",
+         text="@marta.k great question! Filler usually settles over about two weeks; everyone is a little different."),
+    Item(id="celebrity", kind="post", channel="instagram",
+         text="Everyone wants the Hailey Bieber glazed look this season. Ask us how our glow facial gets you there!"),
+    Item(id="reminder", kind="message", channel="sms",
+         text="Hi Rosa, a reminder of your appointment tomorrow at 2:30 pm. Reply C to confirm."),
+    Item(id="thanks", kind="reply", channel="yelp", text="Thank you so much for the kind words! Reviews like this make our week.",
+         in_reply_to="Best team ever", author="Lena M."),
+]
+
+
+def test_weights_ship_with_the_scanner_and_load(text_scanner):
+    assert text_scanner.learned is not None, "models/learned/weights.npz should load (run `make train`)"
+    heads = text_scanner.learned.heads
+    assert set(heads.info["fitted_on"]) >= {"train-replies", "train-marketing", "train-messages"}
+    assert all(0 < t < 1 for t in heads.thresholds)
+
+
+@pytest.mark.parametrize("item", CLEAN_KINDS, ids=[i.id for i in CLEAN_KINDS])
+def test_never_fires_on_the_clean_kinds(text_scanner, item):
+    result = text_scanner.scan(item)
+    assert not {f.rule_id for f in result.findings} & LEARNED_IDS, result.findings
+
+
+def test_a_model_finding_names_its_sentence_and_only_asks_for_review(text_scanner):
+    text = ("We miss seeing your smile around here, Dana! Hope the little one is sleeping better. "
+            "Thanks for the lovely review.")
+    result = text_scanner.scan(Item(id="warm", kind="reply", channel="google", text=text, in_reply_to="Love this place",
+                                    author="Dana R."))
+    model = [f for f in result.findings if f.rule_id in LEARNED_IDS]
+    assert model, result.findings
+    for f in model:
+        assert f.severity.value == "medium" and f.pattern == "learned layer"
+        assert f.start is not None and f.end is not None and text[f.start:f.end].strip() == f.evidence
+        assert f.evidence in {"We miss seeing your smile around here, Dana!", "Hope the little one is sleeping better.",
+                              "Thanks for the lovely review."}
+        assert "reads like" in f.message
+    assert not any(f.severity.value == "high" for f in model)
+
+
+def test_adds_to_the_rules_on_new_wording(text_scanner):
+    """Drafts that confirm care in words no rule lists: the layer must add findings to some of them."""
+    drafts = [
+        ("We miss seeing your smile around here, Dana! Hope the little one is sleeping better.", "Love this place", "Dana R."),
+        ("Thrilled your husband finally noticed the difference! See you in twelve weeks.", None, "Gina S."),
+        ("The team still talks about how brave you were last month. You've come so far!", "Great experience", "Mo T."),
+        ("You were our first appointment of the morning and you made our whole day!", "Friendly staff", "Amy W."),
+    ]
+    items = [Item(id=str(i), kind="reply", channel="google", text=t, in_reply_to=r, author=a)
+             for i, (t, r, a) in enumerate(drafts)]
+    added = [r for r in text_scanner.scan_many(items) if {f.rule_id for f in r.findings} & LEARNED_IDS]
+    assert len(added) >= 2
+
+
+def test_switched_off_and_missing_weights(monkeypatch, tmp_path):
+    from scanner.text.rules import load_rule_pack
+
+    pack = load_rule_pack()
+    monkeypatch.setenv("MEDSPA_SCAN_LEARNED", "off")
+    assert learned.LearnedLayer.load(pack) is None
+    monkeypatch.setenv("MEDSPA_SCAN_LEARNED", str(tmp_path / "nowhere.npz"))
+    with pytest.raises(RuntimeError, match="weights not found"):
+        learned.LearnedLayer.load(pack)
+
+
+def test_a_tampered_tokenizer_is_refused(tmp_path):
+    bad = tmp_path / "tokenizer.json"
+    shutil.copyfile(learned.MODELS_DIR / "minilm" / "tokenizer.json", bad)
+    bad.write_bytes(bad.read_bytes().replace(b'"[UNK]"', b'"[UNX]"', 1))
+    with pytest.raises(RuntimeError, match="checksum"):
+        learned.Embedder(tokenizer_path=bad)
