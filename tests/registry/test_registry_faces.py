@@ -3,7 +3,6 @@ never biden; photos and encodings are encrypted at rest; EXIF-rotated photos wor
 is required; the CSV photo column; ambiguity between two patients is reported, never authorized."""
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
 
 import numpy as np
@@ -19,10 +18,11 @@ from scanner.registry.authorizations import (
     encode_single_face,
     open_vault,
 )
-from tests.conftest import SHARED
+from tests.conftest import SHARED, raw_sql
 
 FACES = SHARED / "faces"
-pytestmark = pytest.mark.skipif(not (FACES / "obama.jpg").exists(), reason="../shared/faces not present")
+pytestmark = [pytest.mark.skipif(not (FACES / "obama.jpg").exists(), reason="../shared/faces not present"),
+              pytest.mark.backends]
 HEADER = "patient_id,full_name,aliases,social_handles,purposes,channels,signed_on,expires_on,revoked_on,photo\n"
 ROWS = ("F1,Faye Obi,,,before_after_photos,instagram,2024-01-01,,,{photo}\n"
         "F2,Gus Hale,,,before_after_photos,all,2024-01-01,,,\n")
@@ -52,7 +52,7 @@ def test_enroll_then_match_same_person_only(store, home, probes, capsys):
         assert m is not None and (m.patient_id, m.ambiguous) == ("F1", False) and m.distance < 0.5, name
     m = reg.match_face(probes["biden"])
     assert m is not None and m.patient_id is None and m.distance > 0.6
-    raw = sqlite3.connect(home / "medspa.db").execute("select photo_enc, encoding_enc from registry_photos").fetchone()
+    raw = raw_sql(home, "select photo_enc, encoding_enc from registry_photos")[0]
     original = (FACES / "obama.jpg").read_bytes()
     assert original[200:264] not in raw[0] and len(raw[1]) > 1024  # ciphertext, not the JPEG or 128 floats
     assert reg.decrypt_photo(1) == original

@@ -1,4 +1,4 @@
-"""Dashboard sessions (scanner.sessions) on a real SQLite store: a token survives a reload (it resolves
+"""Dashboard sessions (scanner.sessions) on a real SQLite store and a real PostgreSQL database: a token survives a reload (it resolves
 again), a forged, tampered, expired, idle, logged-out or disabled one does not, and the signing secret
 is created in the data home readable by its owner only."""
 from __future__ import annotations
@@ -11,11 +11,11 @@ import pytest
 from scanner.core.store import Store, utcnow
 from scanner.review import accounts, sessions
 
+pytestmark = pytest.mark.backends
+
 
 @pytest.fixture()
-def store(tmp_path, monkeypatch):
-    monkeypatch.setenv("MEDSPA_SCAN_HOME", str(tmp_path))
-    monkeypatch.delenv("MEDSPA_SCAN_DB", raising=False)
+def store(home):
     s = Store()
     accounts.add_user(s, "ana", "ana-password", "compliance")
     accounts.add_user(s, "bo", "bo-password", "admin")
