@@ -98,7 +98,7 @@ def _scan_set(name: str, holdout: frozenset[str], out: Path) -> None:
 
 
 def _scan_in_process(name: str, out: Path) -> None:
-    from scanner.core.models import Item
+    from scanner import Item
     from scanner.text.learned import Embedder, rule_levels, signal_features
 
     cases = load_cases(name)
@@ -107,9 +107,7 @@ def _scan_in_process(name: str, out: Path) -> None:
         os.environ["MEDSPA_SCAN_HOME"] = home
         if (src.parent / "spa.yaml").exists():
             shutil.copyfile(src.parent / "spa.yaml", Path(home) / "spa.yaml")
-        from scanner.core.store import Store
-        from scanner.pipeline.engine import Scanner
-        from scanner.registry.authorizations import Registry
+        from scanner import Registry, Scanner, Store
 
         store = Store(f"sqlite:///{home}/medspa.db")
         Registry.import_csv(store, src.parent / "registry.csv", actor="evaluation")

@@ -16,14 +16,14 @@ SAFE = "Thank you for taking the time to share this! We truly appreciate the kin
 
 @pytest.fixture()
 def store(home):
-    from scanner.core.store import Store
+    from scanner import Store
 
     return Store()
 
 
 def scan_and_save(scanner, store, text: str, source: str = "api", channel: str = "google", kind: str = "reply",
                   item_id: str = "r1") -> int:
-    from scanner.core.models import Item
+    from scanner import Item
 
     item = Item(id=item_id, kind=kind, channel=channel, text=text, author="Sarah K.")
     result = scanner.scan(item)
@@ -34,7 +34,7 @@ def scan_and_save(scanner, store, text: str, source: str = "api", channel: str =
 
 
 def precheck(scanner, store, text: str = VIOLATING, user: str = "marketer"):
-    from scanner.core.models import Item
+    from scanner import Item
     from scanner.review import queue as review
 
     item = Item(id=review.new_precheck_id(), kind="reply", channel="google", text=text, author="Sarah K.")
@@ -168,7 +168,7 @@ def test_a_waiver_follows_the_same_content_until_it_expires_or_is_withdrawn(text
 
 
 def test_an_incomplete_scan_cannot_be_waived(text_scanner, store, tmp_path):
-    from scanner.core.models import Item
+    from scanner import Item
     from scanner.review import queue as review
 
     broken = tmp_path / "broken.jpg"
@@ -201,9 +201,7 @@ def test_findings_table_and_runs_for_the_charts(text_scanner, store):
 
 def test_the_scanner_sees_registry_changes_made_elsewhere(text_scanner, store):
     """A dashboard keeps one scanner for days: an import or a revocation (another process) counts at once."""
-    from scanner.core.models import Item
-    from scanner.core.store import Store
-    from scanner.registry.authorizations import Registry
+    from scanner import Item, Registry, Store
     from scanner.review import queue as review
 
     sc = copy.copy(text_scanner)

@@ -6,7 +6,7 @@ import shutil
 
 import pytest
 
-from scanner.core.models import Item
+from scanner import Item
 from scanner.text import learned
 
 LEARNED_IDS = {"PHI801", "PAT801", "TRT801"}
@@ -71,7 +71,7 @@ def test_adds_to_the_rules_on_new_wording(text_scanner):
 
 
 def test_switched_off_and_missing_weights(monkeypatch, tmp_path):
-    from scanner.text.rules import load_rule_pack
+    from scanner import load_rule_pack
 
     pack = load_rule_pack()
     monkeypatch.setenv("MEDSPA_SCAN_LEARNED", "off")
