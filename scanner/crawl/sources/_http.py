@@ -34,6 +34,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from ...core.scrub import scrub_json
+from ...image.load import sniff as raster_type
 
 log = logging.getLogger(__name__)
 # httpx logs every request URL at INFO; Graph API `paging.next` URLs carry the access token in the query.
@@ -178,26 +179,12 @@ GENERIC_TYPES = {"", "application/octet-stream", "binary/octet-stream", "applica
 
 
 def sniff(data: bytes) -> str | None:
-    """The extension an image's first bytes say it is, or None when they are not a known image."""
+    """The extension an image's first bytes say it is (the image pipeline's raster types, or SVG, which the
+    crawl handles as text), or None when they are not a known image."""
+    ext = raster_type(data[:64])
+    if ext:
+        return ext
     head = data[:64]
-    if head.startswith(b"\xff\xd8\xff"):
-        return ".jpg"
-    if head.startswith(b"\x89PNG\r\n\x1a\n"):
-        return ".png"
-    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
-        return ".webp"
-    if head[:6] in (b"GIF87a", b"GIF89a"):
-        return ".gif"
-    if head[4:8] == b"ftyp":
-        brand = head[8:12]
-        if brand in (b"avif", b"avis"):
-            return ".avif"
-        if brand in (b"heic", b"heix", b"hevc", b"hevx", b"mif1", b"msf1", b"heim", b"heis"):
-            return ".heic"
-    if head[:4] in (b"II*\x00", b"MM\x00*"):
-        return ".tif"
-    if head[:2] == b"BM":
-        return ".bmp"
     text = head.lstrip().lower()
     if text.startswith((b"<svg", b"<?xml")) and b"<svg" in data[:2048].lower():
         return ".svg"
