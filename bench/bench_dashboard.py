@@ -21,7 +21,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.test_dashboard_browser import (  # noqa: E402
+from tests.review.test_dashboard_browser import (  # noqa: E402
     BULK,
     CHROMIUM,
     NAMES,
