@@ -81,6 +81,24 @@ def test_queue_filters(text_scanner, store):
         review.queue(store, status="pending")
 
 
+def test_a_full_queue_page_holds_the_items_its_sort_puts_first(text_scanner, store):
+    """With more open items than a page, "oldest first" shows the oldest and "highest risk first" the blocked
+    ones, not a re-sort of the newest page (a chain's queue of thousands)."""
+    from scanner.review import queue as review
+
+    mild = "Yes, go ahead with your spin class tomorrow!"  # review: medical advice (medium) only
+    old_block = scan_and_save(text_scanner, store, VIOLATING, item_id="old-block")
+    reviews = [scan_and_save(text_scanner, store, mild, channel="instagram", kind="comment", item_id=f"mild-{i}")
+               for i in range(3)]
+    assert [r["verdict"] for r in review.queue_rows(store, limit=10)] == ["review"] * 3 + ["block"]
+    assert [r["pk"] for r in review.queue_rows(store, limit=2)] == [reviews[2], reviews[1]]
+    assert [r["pk"] for r in review.queue_rows(store, limit=2, order="oldest")] == [old_block, reviews[0]]
+    assert [r["pk"] for r in review.queue_rows(store, limit=2, order="risk")] == [old_block, reviews[0]]
+    assert [r["pk"] for r in review.queue_rows(store, limit=1, order="risk", channel="google")] == [old_block]
+    with pytest.raises(review.ReviewError, match="unknown order 'sideways'"):
+        review.queue_rows(store, order="sideways")
+
+
 def test_reject_needs_a_reason_and_approving_a_blocked_item_a_justification(text_scanner, store):
     from scanner.core import audit
     from scanner.review import queue as review
