@@ -34,7 +34,7 @@ def sealing(on: bool) -> Iterator[None]:
 
 
 def batch() -> list[tuple[object, object]]:
-    from scanner.core.models import Finding, Item, ScanResult
+    from scanner import Finding, Item, ScanResult
 
     pairs = []
     for i in range(ITEMS):
@@ -49,8 +49,7 @@ def batch() -> list[tuple[object, object]]:
 
 
 def measure(on: bool) -> dict[str, float]:
-    from scanner.core.store import Store
-    from scanner.registry.authorizations import Registry
+    from scanner import Registry, Store
     from scanner.review import queue as review
 
     home = Path(tempfile.mkdtemp(prefix="bench-at-rest-"))

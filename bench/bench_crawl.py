@@ -53,9 +53,8 @@ def main() -> None:
     a = ap.parse_args()
     home = Path(tempfile.mkdtemp())
     os.environ["MEDSPA_SCAN_HOME"] = str(home)
-    from scanner.core.store import Store
+    from scanner import Scanner, Store
     from scanner.crawl.run import crawl
-    from scanner.pipeline.engine import Scanner
 
     srv = ThreadingHTTPServer(("127.0.0.1", 0), make_handler(a.n))
     threading.Thread(target=srv.serve_forever, daemon=True).start()

@@ -4,7 +4,7 @@ Prints: server start to healthy (demo seeding included), the first check (models
 click "Check" to verdict for a 300-character reply with warm models (median, p90, max over 20 checks), the
 server-side share of that (scan + store, in process), the time to open the review queue with 300+ open
 items and to approve 60 of them in one action. Reuses the browser test's helpers
-(tests/test_dashboard_browser.py).
+(tests/review/test_dashboard_browser.py).
 
 Run: .venv/bin/python bench/bench_dashboard.py [--checks 20] [--queue-items 300]
 """
@@ -21,7 +21,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.test_dashboard_browser import (  # noqa: E402
+from tests.review.test_dashboard_browser import (  # noqa: E402
     BULK,
     CHROMIUM,
     NAMES,
@@ -46,9 +46,7 @@ def pct(values: list[float], q: float) -> float:
 def server_side(home: Path, runs: int) -> list[float]:
     """review.precheck (scan + store) in this process, warm, for the same 300-character replies."""
     os.environ["MEDSPA_SCAN_HOME"] = str(home)
-    from scanner.core.models import Item
-    from scanner.core.store import Store
-    from scanner.pipeline.engine import Scanner
+    from scanner import Item, Scanner, Store
     from scanner.review import queue as review
 
     store = Store()

@@ -91,10 +91,7 @@ def main() -> None:
     n = 1 if quick else 3
     home = Path(tempfile.mkdtemp())
     os.environ["MEDSPA_SCAN_HOME"] = str(home)
-    from scanner.core.models import Item
-    from scanner.core.store import Store
-    from scanner.pipeline.engine import Scanner, scan_parallel
-    from scanner.registry.authorizations import Registry
+    from scanner import Item, Registry, Scanner, Store, scan_parallel
 
     shutil.copy(FACES / "obama.jpg", home / "ref.jpg")
     (home / "c.csv").write_text(HEADER + "F1,Barry Example,,,before_after_photos,instagram,2024-01-01,,,ref.jpg\n")

@@ -46,8 +46,8 @@ def main() -> None:
     home = Path(tempfile.mkdtemp(prefix="bench-registry-"))
     os.environ["MEDSPA_SCAN_HOME"] = str(home)
     os.environ.pop("MEDSPA_SCAN_KEY", None)
-    from scanner.core.store import Store
-    from scanner.registry.authorizations import FaceRecord, Registry, encode_single_face, open_vault
+    from scanner import Registry, Store
+    from scanner.registry.authorizations import FaceRecord, encode_single_face, open_vault
 
     big = home / "big.csv"
     store = Store()

@@ -51,9 +51,8 @@ def main() -> None:
     from presidio_analyzer import AnalyzerEngine
     from presidio_analyzer.nlp_engine import NlpEngineProvider
 
+    from scanner import Item, Scanner, scan_parallel
     from scanner.core.config import spacy_model
-    from scanner.core.models import Item
-    from scanner.pipeline.engine import Scanner, scan_parallel
 
     raw = load_texts(args.n)
     items = [Item(**r) for r in raw]

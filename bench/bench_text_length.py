@@ -32,10 +32,7 @@ def main() -> None:
     args = ap.parse_args()
     os.environ.setdefault("MEDSPA_SCAN_HOME", tempfile.mkdtemp())
     os.environ["MEDSPA_SCAN_ITEM_BUDGET"] = str(args.budget)
-    from scanner.core.models import Item
-    from scanner.core.store import Store
-    from scanner.pipeline.engine import Scanner
-    from scanner.registry.authorizations import Registry
+    from scanner import Item, Registry, Scanner, Store
 
     home = Path(os.environ["MEDSPA_SCAN_HOME"])
     store = Store(f"sqlite:///{home / 'bench.db'}")

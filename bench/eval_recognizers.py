@@ -36,8 +36,8 @@ def main() -> None:
     from presidio_analyzer import AnalyzerEngine
     from presidio_analyzer.nlp_engine import NlpEngineProvider
 
+    from scanner import Item
     from scanner.core.config import spacy_model
-    from scanner.core.models import Item
     from scanner.text.analysis import TextAnalyzer
 
     ours = TextAnalyzer()

@@ -15,8 +15,8 @@ from typing import Any
 
 import streamlit as st
 
+from scanner import Store
 from scanner.core import config
-from scanner.core.store import Store
 from scanner.review import accounts, retention, sessions
 
 REVIEWERS = accounts.REVIEWER_ROLES  # compliance, admin
@@ -38,7 +38,7 @@ def get_store(url: str | None = None) -> Store:
 
 
 def _build_scanner(url: str) -> Any:
-    from scanner.pipeline.engine import Scanner
+    from scanner import Scanner
 
     return Scanner(store=get_store(url))
 
@@ -63,7 +63,7 @@ def get_scanner(url: str | None = None) -> Any:
 
 @st.cache_resource(show_spinner=False)
 def get_rule_pack() -> Any:
-    from scanner.text.rules import load_rule_pack
+    from scanner import load_rule_pack
 
     return load_rule_pack()
 

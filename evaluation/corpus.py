@@ -2,7 +2,7 @@
 
 `collect(set, holdout)` scans one labeled set in a fresh data home (its spa.yaml and registry imported,
 as score_corpus.py does), with the rules and vocabulary fitted on the `holdout` sets left out and the
-learned layer off, and returns the embeddings, rule signals and labels the heads train on. Results are
+learned layer off, and returns the normalized texts, rule signals and labels the heads train on. Results are
 cached under build/features/ by the rule files' digest.
 """
 from __future__ import annotations
@@ -44,23 +44,23 @@ def load_cases(name: str) -> list[dict]:
 class SetFeatures:
     name: str
     ids: list[str]
-    emb_text: np.ndarray
+    texts: list[str]  # the normalized text the rules read, as the layer sees it at run time
     signals: np.ndarray
     labels: np.ndarray  # (n, len(CATEGORIES)) 0/1
     violation: np.ndarray  # (n,) 0/1
     rule_level: np.ndarray  # (n, len(CATEGORIES)) highest rule severity level per category (3 high, 2 medium)
 
 
-DIGESTED = ("text.py", "rules.py", "lexicon.py", "learned.py", "config.py", "engine.py", "normalize.py")
+DIGESTED = ("text", "pipeline", "registry", "core")  # scanner/ packages whose code the rule signals depend on
 
 
 def _rules_digest() -> str:
     """What the features depend on: the rule packs, the vocabulary and the code that evaluates them."""
     h = hashlib.sha256()
-    for p in sorted((ROOT / "rules").rglob("*.yaml")) + [ROOT / "scanner" / n for n in DIGESTED]:
-        if p.exists():
-            h.update(p.name.encode())
-            h.update(p.read_bytes())
+    code = [p for n in DIGESTED for p in (ROOT / "scanner" / n).rglob("*.py")]
+    for p in sorted((ROOT / "rules").rglob("*.yaml")) + sorted(code):
+        h.update(p.relative_to(ROOT).as_posix().encode())
+        h.update(p.read_bytes())
     return h.hexdigest()[:12]
 
 
@@ -82,7 +82,7 @@ def collect(name: str, holdout: frozenset[str], cache: Path | None = None) -> Se
         path.parent.mkdir(parents=True, exist_ok=True)
         _scan_set(name, holdout, path)
     with np.load(path, allow_pickle=False) as z:
-        return SetFeatures(name, list(z["ids"]), z["emb_text"], z["signals"], z["labels"],
+        return SetFeatures(name, list(z["ids"]), [str(t) for t in z["texts"]], z["signals"], z["labels"],
                            z["violation"], z["rule_level"])
 
 
@@ -98,8 +98,8 @@ def _scan_set(name: str, holdout: frozenset[str], out: Path) -> None:
 
 
 def _scan_in_process(name: str, out: Path) -> None:
-    from scanner.core.models import Item
-    from scanner.text.learned import Embedder, rule_levels, signal_features
+    from scanner import Item
+    from scanner.text.learned import rule_levels, signal_features
 
     cases = load_cases(name)
     src = cases_path(name)
@@ -107,9 +107,7 @@ def _scan_in_process(name: str, out: Path) -> None:
         os.environ["MEDSPA_SCAN_HOME"] = home
         if (src.parent / "spa.yaml").exists():
             shutil.copyfile(src.parent / "spa.yaml", Path(home) / "spa.yaml")
-        from scanner.core.store import Store
-        from scanner.pipeline.engine import Scanner
-        from scanner.registry.authorizations import Registry
+        from scanner import Registry, Scanner, Store
 
         store = Store(f"sqlite:///{home}/medspa.db")
         Registry.import_csv(store, src.parent / "registry.csv", actor="evaluation")
@@ -118,13 +116,11 @@ def _scan_in_process(name: str, out: Path) -> None:
         staged = []
         for k in range(0, len(items), 64):
             staged.extend(scanner.rule_stage(items[k:k + 64]))
-    embedder = Embedder()
-    emb_text = embedder.embed([a.text for _, a, _ in staged])  # the normalized text, as at run time
     signals = np.vstack([signal_features(it, a, f) for it, a, f in staged])
     level = np.array([[rule_levels(findings).get(c, 0) for c in CATEGORIES] for _, _, findings in staged])
     labels = np.array([[c in case["expected"]["categories"] for c in CATEGORIES] for case in cases], dtype=np.int8)
     violation = np.array([bool(case["expected"]["violation"]) for case in cases], dtype=np.int8)
-    np.savez_compressed(out, ids=np.array([c["id"] for c in cases]), emb_text=emb_text,
+    np.savez_compressed(out, ids=np.array([c["id"] for c in cases]), texts=np.array([a.text for _, a, _ in staged]),
                         signals=signals, labels=labels, violation=violation, rule_level=level)
 
 

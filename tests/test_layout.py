@@ -2,6 +2,7 @@
 the subpackages stacked in layers (a layer never imports one above it), and no prefix-grouped modules."""
 from __future__ import annotations
 
+import subprocess
 import sys
 
 import grimp
@@ -79,3 +80,19 @@ def test_the_cycle_check_finds_a_cycle(tmp_path, monkeypatch):
     found = cycles(build("cyclic_pkg"))
     sys.modules.pop("cyclic_pkg", None)
     assert [sorted(c[:-1]) for c in found] == [["cyclic_pkg.a", "cyclic_pkg.b", "cyclic_pkg.c"]]
+
+
+def test_the_public_surface_is_the_real_objects_and_import_scanner_stays_light():
+    import importlib
+
+    import scanner
+
+    for name in scanner.__all__:
+        value = getattr(scanner, name)
+        assert getattr(importlib.import_module(value.__module__), name) is value, name
+    with pytest.raises(AttributeError, match="no attribute 'Nope'"):
+        scanner.Nope  # noqa: B018
+    heavy = ("spacy", "presidio_analyzer", "face_recognition", "sqlalchemy", "fastapi", "streamlit", "numpy")
+    probe = f"import sys, scanner; print([m for m in {heavy!r} if m in sys.modules])"
+    r = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert r.returncode == 0 and r.stdout.strip() == "[]", (r.stdout, r.stderr)

@@ -113,7 +113,7 @@ def test_installed_package_carries_its_data_and_not_the_checkouts(installed):
     rules, models, dashboard, weights = paths[1:]
     assert rules == package / "_data" / "rules" and (rules / "lexicons.d" / "spanish.yaml").is_file()
     assert (rules / "demo" / "drafts.jsonl").is_file() and (rules / "replies.yaml").is_file()
-    assert (models / "manifest.yaml").is_file() and (models / "minilm" / "tokenizer.json").is_file()
+    assert (models / "manifest.yaml").is_file() and (models / "learned" / "weights.npz").is_file()
     assert weights.is_file() and (dashboard / "app.py").is_file() and (dashboard / "views" / "queue.py").is_file()
     assert installed["wheel_bytes"] < 5_000_000  # data, not a copy of the virtual environment
 

@@ -18,7 +18,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # dashboard/ when 
 from _common import ALL_ROLES, compact_top, copy_button, get_scanner, image_with_boxes, require, store
 from _explain import cards, category_label, highlight, verdict_sentence
 
-from scanner.core.models import CHANNELS, KINDS, Finding, Item
+from scanner import Finding, Item
+from scanner.core.models import CHANNELS, KINDS
 from scanner.pipeline import disclosure
 from scanner.review import queue as review
 from scanner.review import retention

@@ -49,7 +49,8 @@ with st.expander("More filters"):
 
 items = review.queue_rows(s, source=None if source == ALL else source, channel=None if channel == ALL else channel,
                           category=None if category == ALL else category,
-                          severity=None if severity == ALL else severity, since=since, until=until, status=status)
+                          severity=None if severity == ALL else severity, since=since, until=until, status=status,
+                          order=sort)  # with more than a page, the sort also picks which items make the page
 if sort == "risk":
     items.sort(key=lambda it: (-RISK.get(it["effective_verdict"], 0), -sum(map(counted, it["findings"])),
                                it["submitted_at"]))
@@ -90,7 +91,8 @@ if not items:
     selected: list[int] = []
 else:
     t1, t2 = st.columns([3, 1])
-    t1.caption(f"{len(items)} item(s){' (the newest ' + str(review.QUEUE_LIMIT) + ')' if len(items) >= review.QUEUE_LIMIT else ''}"
+    first = {"risk": "the riskiest", "oldest": "the oldest", "newest": "the newest"}[sort]
+    t1.caption(f"{len(items)} item(s){f' ({first} {review.QUEUE_LIMIT})' if len(items) >= review.QUEUE_LIMIT else ''}"
                " · tick rows to decide on several at once, or tick one to open it")
     select_all = t2.toggle(f"Select all {len(items)}", key="q_all")
     event = st.dataframe(

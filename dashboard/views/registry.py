@@ -17,9 +17,10 @@ import streamlit as st
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # dashboard/ when a page runs alone
 from _common import REVIEWERS, compact_top, require, store
 
+from scanner import Registry, RegistryError
 from scanner.core.crypto import KeyError_
 from scanner.core.csv_cells import neutralize_frame
-from scanner.registry.authorizations import PURPOSES, REGISTRY_CHANNELS, Registry, RegistryError
+from scanner.registry.authorizations import PURPOSES, REGISTRY_CHANNELS
 
 STATUS_LABEL = {"valid": "valid", "expiring": "expiring soon", "expired": "expired", "revoked": "revoked",
                 "not_yet_valid": "not yet valid"}

@@ -37,6 +37,7 @@ from starlette.datastructures import Headers, MutableHeaders, UploadFile
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..core.models import CHANNELS, KINDS, MAX_TEXT_CHARS, Item, ScanResult
+from ..image.load import sniff
 from ..pipeline.disclosure import without_registry
 from . import keys as apikeys
 from .workers import Engine, EngineBusy, ProcessEngine, ThreadEngine
@@ -50,7 +51,6 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
 IMAGE_TYPES = "JPEG, PNG, WebP, HEIC/HEIF, AVIF, GIF, TIFF or BMP"
-HEIF_BRANDS = {b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b"msf1", b"avif", b"avis"}
 JSON_TYPES = ("application/json", "")
 KNOWN_PATHS = {"/v1/check", "/v1/batch", "/v1/rules", "/healthz", "/openapi.json"}  # any other path is logged as "<other path>": a path may carry content
 
@@ -310,25 +310,6 @@ class _Guard:
 # ----------------------------------------------------------------------------------------------
 # Request parsing
 # ----------------------------------------------------------------------------------------------
-def _sniff(head: bytes) -> str | None:
-    """The image type from its first bytes (the declared Content-Type is not trusted)."""
-    if head.startswith(b"\xff\xd8\xff"):
-        return ".jpg"
-    if head.startswith(b"\x89PNG\r\n\x1a\n"):
-        return ".png"
-    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
-        return ".webp"
-    if head[:6] in (b"GIF87a", b"GIF89a"):
-        return ".gif"
-    if head[4:8] == b"ftyp" and head[8:12] in HEIF_BRANDS:
-        return ".avif" if head[8:12] in (b"avif", b"avis") else ".heic"
-    if head[:4] in (b"II*\x00", b"MM\x00*"):
-        return ".tif"
-    if head[:2] == b"BM":
-        return ".bmp"
-    return None
-
-
 def _safe_name(filename: str | None, index: int, ext: str) -> str:
     base = Path((filename or "").replace("\\", "/")).name
     base = re.sub(r"[^A-Za-z0-9._-]+", "_", base).strip("._")[:100]
@@ -425,14 +406,19 @@ async def _read_json(request: Request) -> Any:
     body = await request.body()
     if not body.strip():
         raise _invalid("body", "empty: send an item as JSON")
+    return _parse_json(body, "body")
+
+
+def _parse_json(blob: bytes, where: str) -> Any:
+    """BLOB as JSON (UTF-8, a byte-order mark allowed); a 400 naming WHERE and what is wrong otherwise."""
     try:
-        return json.loads(body.decode("utf-8-sig"))
+        return json.loads(blob.decode("utf-8-sig"))
     except UnicodeDecodeError as exc:
-        raise _invalid("body", f"not valid UTF-8 (byte {exc.start})") from None
+        raise _invalid(where, f"not valid UTF-8 (byte {exc.start})") from None
     except json.JSONDecodeError as exc:
-        raise _invalid("body", f"not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})") from None
+        raise _invalid(where, f"not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})") from None
     except RecursionError:
-        raise _invalid("body", "JSON nested too deeply") from None
+        raise _invalid(where, "JSON nested too deeply") from None
 
 
 def _media_type(request: Request) -> str:
@@ -655,14 +641,7 @@ async def _read_multipart(request: Request, tmp: Path, settings: Settings) -> tu
                 raise ApiError(413, f"the `item` field is too large: the limit is {settings.max_body_bytes:,} bytes")
         else:
             blob = raw.encode("utf-8", "surrogatepass")
-        try:
-            data = json.loads(blob.decode("utf-8-sig"))
-        except UnicodeDecodeError as exc:
-            raise _invalid("item", f"not valid UTF-8 (byte {exc.start})") from None
-        except json.JSONDecodeError as exc:
-            raise _invalid("item", f"not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})") from None
-        except RecursionError:
-            raise _invalid("item", "JSON nested too deeply") from None
+        data = _parse_json(blob, "item")
         uploads = [(field, v) for field, v in form.multi_items() if isinstance(v, UploadFile) and field != "item"]
         others = [field for field, v in form.multi_items() if not isinstance(v, UploadFile) and field != "item"]
         if others:
@@ -674,7 +653,7 @@ async def _read_multipart(request: Request, tmp: Path, settings: Settings) -> tu
             head = await up.read(32)
             if not head:
                 raise _invalid(field[:60], f"{label} is empty")
-            ext = _sniff(head)
+            ext = sniff(head)
             if ext is None:
                 raise ApiError(415, f"{label}: unsupported image type; send {IMAGE_TYPES}")
             name = _safe_name(up.filename, i, ext)

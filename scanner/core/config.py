@@ -90,7 +90,7 @@ def rules_dir() -> Path:
 
 
 def models_dir() -> Path:
-    """Model manifest, tokenizer and the learned layer's weights."""
+    """Model manifest and the learned layer's weights."""
     return _shipped("models")
 
 

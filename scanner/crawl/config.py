@@ -1,17 +1,39 @@
 """sources.yaml: loading and validating the crawl's configuration (errors name the file, the source and the
-key), and the `--since` window. Each connector declares the keys it takes (crawl/sources/); the keys every
-source takes are COMMON_KEYS."""
+key), and the `--since` window.
+
+The keys are pydantic models: `Defaults` (the `defaults:` block) and one model a connector type, built from the
+keys the connector declares with their kinds (crawl/sources/); the keys every source takes are COMMON_KEYS.
+A kind is a strict pydantic type plus the phrase that tells a person what was expected (KINDS); pydantic's
+errors are turned into one line naming the file, the source, the key, what was expected and what was found
+(never a secret's value)."""
 from __future__ import annotations
 
 import difflib
 import re
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
+
+from annotated_types import Len
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    Strict,
+    StringConstraints,
+    ValidationError,
+    ValidationInfo,
+    create_model,
+)
+from pydantic_core import PydanticCustomError
+
+from ..core.models import CHANNELS
 
 if TYPE_CHECKING:
-    from .sources import Source
+    from .sources import Source, SourceType
 
 COMMON_KEYS: dict[str, str] = {
     "name": "name", "type": "type", "token_env": "env", "token": "secret", "base_url": "url",
@@ -23,6 +45,8 @@ DEFAULTS_KEYS = ("timeout", "retries", "backoff", "max_retry_wait", "max_image_m
                  "max_body_mb", "max_request_seconds", "max_source_seconds")
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,59}")
 ENV_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+URL_PATTERN = r"^https?://[^/\s]+"
+DATA_SUFFIXES = (".csv", ".jsonl", ".ndjson", ".json")
 
 
 class ConfigError(ValueError):
@@ -46,11 +70,123 @@ def parse_since(value: str | None) -> timedelta | None:
     return {"m": timedelta(minutes=n), "h": timedelta(hours=n), "d": timedelta(days=n), "w": timedelta(weeks=n)}[unit]
 
 
+# ----------------------------------------------------------------------------------------------
+# The kinds of value: a strict pydantic type and what a person is told was expected
+# ----------------------------------------------------------------------------------------------
+def _id(value: str | int) -> str:
+    s = str(value).strip()
+    if not s:
+        raise ValueError("empty id")
+    if re.search(r"[\s/?#&%]", s):
+        raise PydanticCustomError("expected", "{expected}",
+                                  {"expected": "an id without spaces, '/', '?', '#', '&' or '%'"})
+    return s
+
+
+def _channel(value: str) -> str:
+    if value.lower() not in CHANNELS:
+        raise ValueError("unknown channel")
+    return value.lower()
+
+
+def _path(value: str, info: ValidationInfo) -> str:
+    """A data file, relative to sources.yaml (its folder comes in the validation context)."""
+    path = Path(value).expanduser()
+    path = path if path.is_absolute() else Path((info.context or {}).get("base_dir", ".")) / path
+    if not path.is_file():
+        raise PydanticCustomError("file", "no such file {path}", {"path": str(path)})
+    if path.suffix.lower() not in DATA_SUFFIXES:
+        raise PydanticCustomError("file", "expected a .csv or .jsonl file, got {name}", {"name": path.name})
+    return str(path.resolve())
+
+
+Text = Annotated[str, Strict(), StringConstraints(strip_whitespace=True, min_length=1)]
+Url = Annotated[str, Strict(), StringConstraints(strip_whitespace=True, pattern=URL_PATTERN)]
+KINDS: dict[str, tuple[Any, str]] = {
+    "id": (Annotated[Annotated[str, Strict()] | Annotated[int, Strict()], AfterValidator(_id)],
+           "an id (text or number)"),
+    "url": (Url, "an http(s) URL"),
+    "urls": (Annotated[list[Url], Len(min_length=1)], "a non-empty list of http(s) URLs"),
+    "path": (Annotated[Text, AfterValidator(_path)], "a file path"),
+    "str": (Text, "non-empty text"),
+    "secret": (Text, "non-empty text"),
+    "env": (Annotated[str, Strict(), StringConstraints(pattern=f"^{ENV_RE.pattern}$")],
+            "the name of an environment variable (letters, digits, _)"),
+    "channel": (Annotated[Text, AfterValidator(_channel)], f"one of {', '.join(CHANNELS)}"),
+    "bool": (Annotated[bool, Strict()], "true or false"),
+    "int": (Annotated[int, Strict(), Field(ge=1)], "a whole number (1 or more)"),
+    "int0": (Annotated[int, Strict(), Field(ge=0)], "a whole number (0 or more)"),
+    "float": (Annotated[float, Strict(), Field(gt=0)], "a positive number"),
+    "float0": (Annotated[float, Strict(), Field(ge=0)], "a number (0 or more)"),
+}
+
+
+def _field(kind: str, required: bool) -> tuple[Any, Any]:
+    """A model field of KIND; an optional key has no default value (an explicit null is refused, and only
+    the keys a file sets are passed on: the connector's own defaults apply to the rest)."""
+    return KINDS[kind][0], (... if required else None)
+
+
+FORBID = ConfigDict(extra="forbid")
+Defaults: type[BaseModel] = create_model(  # type: ignore[call-overload]
+    "Defaults", __config__=FORBID, **{k: _field(COMMON_KEYS[k], False) for k in DEFAULTS_KEYS})
+
+
+@cache
+def source_model(type_name: str) -> type[BaseModel]:
+    """The keys a source of connector type TYPE_NAME takes (besides name and type), as a pydantic model."""
+    from .sources import SOURCE_TYPES
+
+    st = SOURCE_TYPES[type_name]
+    fields = {k: _field(kind, False) for k, kind in COMMON_KEYS.items() if k not in ("name", "type")}
+    fields.update({k: _field(kind, False) for k, kind in st.optional.items()})
+    fields.update({k: _field(kind, True) for k, kind in st.required.items()})
+    return create_model(f"{st.name}_source", __config__=FORBID, **fields)  # type: ignore[call-overload, no-any-return]
+
+
+def _kind_of(key: str, st: SourceType | None) -> str:
+    if st is not None and key in {**st.required, **st.optional}:
+        return {**st.required, **st.optional}[key]
+    return COMMON_KEYS.get(key, "str")
+
+
+def _explain(exc: ValidationError, where: str, st: SourceType | None, allowed: list[str]) -> ConfigError:
+    """Pydantic's first problem (unknown keys first, missing keys last, all of them at once) as one line:
+    where, which key, what was expected, what was found (never a secret's value)."""
+    errors = exc.errors(include_url=False)
+    extra = [e for e in errors if e["type"] == "extra_forbidden"]
+    missing = [str(e["loc"][0]) for e in errors if e["type"] == "missing"]
+    wrong = [e for e in errors if e["type"] not in ("extra_forbidden", "missing")]
+    type_note = f" for type {st.name}" if st is not None else ""
+    if extra:
+        key = str(extra[0]["loc"][0])
+        if st is None:
+            return ConfigError(f"{where}unknown key {key!r} (expected one of {', '.join(allowed)})"
+                               f"{_did_you_mean(key, allowed)}")
+        return ConfigError(f"{where}unknown key {key!r}{type_note}{_did_you_mean(key, allowed)}")
+    if wrong:
+        e = wrong[0]
+        key, kind = str(e["loc"][0]), _kind_of(str(e["loc"][0]), st)
+        if e["type"] == "file":
+            return ConfigError(f"{where}'{key}': {e['msg']}")
+        value, expected = e["input"], KINDS[kind][1]
+        if len(e["loc"]) > 1 and isinstance(e["loc"][1], int):  # one entry of a list
+            key, expected = f"{key}' item {e['loc'][1] + 1}", "an http(s) URL"
+            return ConfigError(f"{where}'{key} must be {expected} (got {value!r})")
+        if e["type"] == "expected":
+            expected = e["msg"]
+        shown = "a value" if kind == "secret" else type(value).__name__ if isinstance(value, dict | list) else repr(value)
+        return ConfigError(f"{where}'{key}' must be {expected} (got {shown})")
+    return ConfigError(f"{where}missing {', '.join(repr(k) for k in missing)} (needed by type "
+                       f"{st.name if st else '?'})")
+
+
+# ----------------------------------------------------------------------------------------------
+# The file
+# ----------------------------------------------------------------------------------------------
 def load_config(path: str | Path) -> CrawlConfig:
     """Read and validate sources.yaml; ConfigError names the file, the source and the key."""
     import yaml
-
-    from .sources import SOURCE_TYPES
 
     p = Path(path)
     fname = p.name
@@ -72,21 +208,21 @@ def load_config(path: str | Path) -> CrawlConfig:
         if key not in ("sources", "defaults"):
             raise ConfigError(f"{fname}: unknown top-level key {key!r} (expected 'sources' and optionally "
                               f"'defaults'){_did_you_mean(str(key), ['sources', 'defaults'])}")
-    defaults = data.get("defaults") or {}
-    if not isinstance(defaults, dict):
+    raw_defaults = data.get("defaults") or {}
+    if not isinstance(raw_defaults, dict):
         raise ConfigError(f"{fname}: 'defaults' must be a mapping")
-    for key, value in defaults.items():
-        if key not in DEFAULTS_KEYS:
-            raise ConfigError(f"{fname}: defaults: unknown key {key!r} (expected one of {', '.join(DEFAULTS_KEYS)})"
-                              f"{_did_you_mean(str(key), list(DEFAULTS_KEYS))}")
-        _check_value(f"{fname}: defaults: '{key}'", COMMON_KEYS[key], value, p.parent)
+    context = {"base_dir": str(p.parent)}
+    try:
+        defaults = Defaults.model_validate(raw_defaults, context=context).model_dump(exclude_unset=True)
+    except ValidationError as exc:
+        raise _explain(exc, f"{fname}: defaults: ", None, list(DEFAULTS_KEYS)) from None
     entries = data.get("sources")
     if not isinstance(entries, list) or not entries:
         raise ConfigError(f"{fname}: 'sources' must be a non-empty list")
     seen: set[str] = set()
     out: list[Source] = []
     for i, entry in enumerate(entries, 1):
-        out_src = _source(entry, i, fname, p.parent, defaults, SOURCE_TYPES, seen)
+        out_src = _source(entry, i, fname, context, defaults, seen)
         if out_src is not None:
             out.append(out_src)
     if not out:
@@ -94,9 +230,9 @@ def load_config(path: str | Path) -> CrawlConfig:
     return CrawlConfig(p, out)
 
 
-def _source(entry: Any, i: int, fname: str, base_dir: Path, defaults: dict[str, Any], types: dict[str, Any],
+def _source(entry: Any, i: int, fname: str, context: dict[str, str], defaults: dict[str, Any],
             seen: set[str]) -> Source | None:
-    from .sources import Source
+    from .sources import SOURCE_TYPES, Source
 
     where = f"{fname}: source #{i}"
     if not isinstance(entry, dict):
@@ -115,21 +251,15 @@ def _source(entry: Any, i: int, fname: str, base_dir: Path, defaults: dict[str, 
         raise ConfigError(f"{where}: duplicate name (names must be unique)")
     seen.add(name)
     kind = entry.get("type")
-    if kind not in types:
-        raise ConfigError(f"{where}: 'type' is {kind!r}; expected one of {', '.join(sorted(types))}")
-    st = types[kind]
-    allowed = {**COMMON_KEYS, **st.required, **st.optional}
-    opts: dict[str, Any] = {k: v for k, v in defaults.items()}
-    for key, value in entry.items():
-        if key not in allowed:
-            raise ConfigError(f"{where}: unknown key {key!r} for type {kind}"
-                              f"{_did_you_mean(str(key), list(allowed))}")
-        if key in ("name", "type"):
-            continue
-        opts[key] = _check_value(f"{where}: '{key}'", allowed[key], value, base_dir)
-    missing = [k for k in st.required if opts.get(k) in (None, "", [])]
-    if missing:
-        raise ConfigError(f"{where}: missing {', '.join(repr(k) for k in missing)} (needed by type {kind})")
+    if kind not in SOURCE_TYPES:
+        raise ConfigError(f"{where}: 'type' is {kind!r}; expected one of {', '.join(sorted(SOURCE_TYPES))}")
+    st = SOURCE_TYPES[kind]
+    keys = {k: v for k, v in entry.items() if k not in ("name", "type")}
+    try:
+        given = source_model(kind).model_validate(keys, context=context).model_dump(exclude_unset=True)
+    except ValidationError as exc:
+        raise _explain(exc, f"{where}: ", st, [*COMMON_KEYS, *st.required, *st.optional]) from None
+    opts = {**defaults, **given}
     for group in st.one_of:
         if not any(opts.get(k) for k in group):
             raise ConfigError(f"{where}: needs {' or '.join(repr(k) for k in group)} (type {kind})")
@@ -137,73 +267,6 @@ def _source(entry: Any, i: int, fname: str, base_dir: Path, defaults: dict[str, 
         return None
     token = opts.pop("token", None)
     return Source(name=name, type=kind, opts=opts, token=token)
-
-
-def _check_value(where: str, kind: str, value: Any, base_dir: Path) -> Any:
-    """One value of sources.yaml checked against its kind; returns it normalised."""
-    from ..core.models import CHANNELS
-
-    def fail(expected: str) -> ConfigError:
-        shown = "a value" if kind == "secret" else repr(value) if not isinstance(value, dict | list) else type(
-            value).__name__
-        return ConfigError(f"{where} must be {expected} (got {shown})")
-
-    if kind in ("name", "type"):
-        return value
-    if kind == "id":
-        if isinstance(value, bool) or not isinstance(value, str | int) or not str(value).strip():
-            raise fail("an id (text or number)")
-        s = str(value).strip()
-        if re.search(r"[\s/?#&%]", s):
-            raise fail("an id without spaces, '/', '?', '#', '&' or '%'")
-        return s
-    if kind == "url":
-        if not isinstance(value, str) or not re.match(r"https?://[^/\s]+", value.strip()):
-            raise fail("an http(s) URL")
-        return value.strip()
-    if kind == "urls":
-        if not isinstance(value, list) or not value:
-            raise fail("a non-empty list of http(s) URLs")
-        for n, u in enumerate(value, 1):
-            if not isinstance(u, str) or not re.match(r"https?://[^/\s]+", u.strip()):
-                raise ConfigError(f"{where} item {n} must be an http(s) URL (got {u!r})")
-        return [u.strip() for u in value]
-    if kind == "path":
-        if not isinstance(value, str) or not value.strip():
-            raise fail("a file path")
-        path = Path(value).expanduser()
-        path = path if path.is_absolute() else (base_dir / path)
-        if not path.is_file():
-            raise ConfigError(f"{where}: no such file {path}")
-        if path.suffix.lower() not in (".csv", ".jsonl", ".ndjson", ".json"):
-            raise ConfigError(f"{where}: expected a .csv or .jsonl file, got {path.name}")
-        return str(path.resolve())
-    if kind in ("str", "secret"):
-        if not isinstance(value, str) or not value.strip():
-            raise fail("non-empty text")
-        return value.strip()
-    if kind == "env":
-        if not isinstance(value, str) or not ENV_RE.fullmatch(value):
-            raise fail("the name of an environment variable (letters, digits, _)")
-        return value
-    if kind == "channel":
-        if not isinstance(value, str) or value.strip().lower() not in CHANNELS:
-            raise fail(f"one of {', '.join(CHANNELS)}")
-        return value.strip().lower()
-    if kind == "bool":
-        if not isinstance(value, bool):
-            raise fail("true or false")
-        return value
-    if kind in ("int", "int0"):
-        if isinstance(value, bool) or not isinstance(value, int) or value < (0 if kind == "int0" else 1):
-            raise fail("a whole number" + (" (0 or more)" if kind == "int0" else " (1 or more)"))
-        return value
-    if kind in ("float", "float0"):
-        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0 or (
-                kind == "float" and value == 0):
-            raise fail("a positive number" if kind == "float" else "a number (0 or more)")
-        return float(value)
-    raise AssertionError(kind)  # pragma: no cover
 
 
 def _did_you_mean(key: str, choices: list[str]) -> str:

@@ -92,19 +92,39 @@ def _check_file(path: Path) -> None:
                          "(MEDSPA_SCAN_MAX_IMAGE_BYTES)")
 
 
-SIGNATURES = ((b"\xff\xd8\xff", "JPEG"), (b"\x89PNG", "PNG"), (b"GIF8", "GIF"), (b"BM", "BMP"),
-              (b"II*\x00", "TIFF"), (b"MM\x00*", "TIFF"))
+#: ISO-BMFF brands of HEIF/HEIC and AVIF files (the bytes after "ftyp")
+HEIF_BRANDS = frozenset({b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b"msf1", b"avif", b"avis"})
+#: the names the messages use for the extensions `sniff` answers
+KIND_NAMES = {".jpg": "JPEG", ".png": "PNG", ".webp": "WebP", ".gif": "GIF", ".avif": "AVIF", ".heic": "HEIC",
+              ".tif": "TIFF", ".bmp": "BMP"}
 
 
-def _sniff(path: Path) -> str | None:
+def sniff(head: bytes) -> str | None:
+    """The extension of the raster image type HEAD (a file's first bytes, 16 are enough) says it is, or None
+    when it is no format of the allow-list. A declared Content-Type or file name is never trusted; the API,
+    the crawl and the loader's messages all ask this."""
+    if head.startswith(b"\xff\xd8\xff"):
+        return ".jpg"
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return ".png"
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return ".webp"
+    if head[:6] in (b"GIF87a", b"GIF89a"):
+        return ".gif"
+    if head[4:8] == b"ftyp" and head[8:12] in HEIF_BRANDS:
+        return ".avif" if head[8:12] in (b"avif", b"avis") else ".heic"
+    if head[:4] in (b"II*\x00", b"MM\x00*"):
+        return ".tif"
+    if head[:2] == b"BM":
+        return ".bmp"
+    return None
+
+
+def _claimed_kind(path: Path) -> str | None:
     """The image type the first bytes claim (for a clearer message when the rest is broken)."""
     with path.open("rb") as fh:
-        head = fh.read(16)
-    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
-        return "WebP"
-    if head[4:8] == b"ftyp":
-        return "HEIC/AVIF"
-    return next((name for sig, name in SIGNATURES if head.startswith(sig)), None)
+        ext = sniff(fh.read(16))
+    return KIND_NAMES[ext] if ext else None
 
 
 def _too_big(pixels: int) -> ImageError:
@@ -173,7 +193,7 @@ def _open(path: Path, data: bytes | None = None) -> Any:
         digits = [int(t) for t in str(exc).replace("(", " ").split() if t.isdigit()]
         raise _too_big(digits[0] if digits else MAX_PIXELS * 2) from None
     except UnidentifiedImageError:
-        kind = _sniff(path)
+        kind = _claimed_kind(path)
         if kind:
             raise ImageError(f"corrupt {kind} file (its header cannot be read)") from None
         raise ImageError("not an image in a supported format (JPEG, PNG, WebP, HEIC, AVIF, GIF, TIFF, BMP)") from None

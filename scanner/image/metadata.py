@@ -132,6 +132,13 @@ def _xmp_values(xmp: str, tags: tuple[str, ...]) -> list[tuple[str, str]]:
     return [(t, v) for t, v in out if _meaningful(v)]
 
 
+def _tagged(found: Any, table: dict[Any, str]) -> list[tuple[Any, str, str]]:
+    """(tag, label, text) for each tag of TABLE that FOUND (EXIF, an EXIF IFD or IPTC) holds meaningful
+    text in."""
+    texts = ((tag, label, _text(found.get(tag, ""))) for tag, label in table.items())
+    return [(tag, label, text) for tag, label, text in texts if _meaningful(text)]
+
+
 def metadata_findings(img: LoadedImage) -> list[Finding]:
     """image_metadata findings for one loaded image (GPS, time, names and captions, owner, serial)."""
     src = f"image:{img.name}"
@@ -163,19 +170,13 @@ def metadata_findings(img: LoadedImage) -> list[Finding]:
                 add("IMG011", "the date and time it was taken", f"EXIF {label}", val)
                 time_done = True
                 break
-        for tag, label in CAPTION_TAGS.items():
-            text = _text(exif.get(tag, ""))
-            if _meaningful(text):
-                add("IMG012", f"a caption or name in EXIF {label}", f"EXIF {label}", text)
-        for tag, label in EXIF_IFD_TAGS.items():
-            text = _text(ifd.get(tag, ""))
-            if _meaningful(text):
-                what = "a comment" if tag == 0x9286 else "owner or device details"
-                add("IMG012", f"{what} in EXIF {label}", f"EXIF {label}", text)
-        for tag, label in CREDIT_TAGS.items():
-            text = _text(exif.get(tag, ""))
-            if _meaningful(text):
-                add("IMG016", f"a photographer or copyright credit in EXIF {label}", f"EXIF {label}", text)
+        for _, label, text in _tagged(exif, CAPTION_TAGS):
+            add("IMG012", f"a caption or name in EXIF {label}", f"EXIF {label}", text)
+        for tag, label, text in _tagged(ifd, EXIF_IFD_TAGS):
+            what = "a comment" if tag == 0x9286 else "owner or device details"
+            add("IMG012", f"{what} in EXIF {label}", f"EXIF {label}", text)
+        for _, label, text in _tagged(exif, CREDIT_TAGS):
+            add("IMG016", f"a photographer or copyright credit in EXIF {label}", f"EXIF {label}", text)
 
     xmp = _xmp_text(img)
     if xmp:
@@ -197,14 +198,10 @@ def metadata_findings(img: LoadedImage) -> list[Finding]:
             add(rule, f"owner, device or credit details in XMP {xtag}", f"XMP {xtag}", value)
 
     iptc = img.iptc or {}
-    for code, label in IPTC_TEXT.items():
-        text = _text(iptc.get(code, ""))
-        if _meaningful(text):
-            add("IMG014", f"an IPTC {label}", f"IPTC {label}", text)
-    for code, label in IPTC_CREDIT.items():
-        text = _text(iptc.get(code, ""))
-        if _meaningful(text):
-            add("IMG016", f"an IPTC {label}", f"IPTC {label}", text)
+    for _, label, text in _tagged(iptc, IPTC_TEXT):
+        add("IMG014", f"an IPTC {label}", f"IPTC {label}", text)
+    for _, label, text in _tagged(iptc, IPTC_CREDIT):
+        add("IMG016", f"an IPTC {label}", f"IPTC {label}", text)
     if not time_done:
         for code, label in IPTC_TIME.items():
             text = _text(iptc.get(code, ""))

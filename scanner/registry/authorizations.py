@@ -238,6 +238,17 @@ def _handle(raw: str) -> str:
     return h
 
 
+def _choices(row: dict[str, str], column: str, noun: str, allowed: tuple[str, ...]) -> list[str]:
+    """The `;`-separated values of COLUMN, lower-cased: one or more, each one of ALLOWED."""
+    values = [v.lower() for v in split_list(row.get(column))]
+    if not values:
+        raise RegistryError(f"{column}: required (one or more of {', '.join(allowed)})")
+    bad = [v for v in values if v not in allowed]
+    if bad:
+        raise RegistryError(f"{column}: unknown {noun} {bad[0]!r} (expected {', '.join(allowed)})")
+    return values
+
+
 def validate_row(row: dict[str, str], require_name: bool = True) -> dict[str, Any]:
     """One CSV row -> clean fields; RegistryError names the field."""
     pid = (row.get("patient_id") or "").strip()
@@ -250,18 +261,8 @@ def validate_row(row: dict[str, str], require_name: bool = True) -> dict[str, An
         raise RegistryError("full_name: required")
     if len(name) > 300:
         raise RegistryError("full_name: longer than 300 characters")
-    purposes = [p.lower() for p in split_list(row.get("purposes"))]
-    if not purposes:
-        raise RegistryError(f"purposes: required (one or more of {', '.join(PURPOSES)})")
-    bad = [p for p in purposes if p not in PURPOSES]
-    if bad:
-        raise RegistryError(f"purposes: unknown purpose {bad[0]!r} (expected {', '.join(PURPOSES)})")
-    channels = [c.lower() for c in split_list(row.get("channels"))]
-    if not channels:
-        raise RegistryError(f"channels: required (one or more of {', '.join(REGISTRY_CHANNELS)})")
-    bad = [c for c in channels if c not in REGISTRY_CHANNELS]
-    if bad:
-        raise RegistryError(f"channels: unknown channel {bad[0]!r} (expected {', '.join(REGISTRY_CHANNELS)})")
+    purposes = _choices(row, "purposes", "purpose", PURPOSES)
+    channels = _choices(row, "channels", "channel", REGISTRY_CHANNELS)
     signed = parse_date(row.get("signed_on"), "signed_on", required=True)
     assert signed is not None
     expires = parse_date(row.get("expires_on"), "expires_on")

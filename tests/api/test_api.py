@@ -20,9 +20,10 @@ import uvicorn
 from PIL import Image
 from sqlalchemy import select
 
+from scanner import Store, create_app
 from scanner.api import keys as apikeys
-from scanner.api.app import Settings, create_app
-from scanner.core.store import Run, Store, StoredItem
+from scanner.api.app import Settings
+from scanner.core.store import Run, StoredItem
 from tests.conftest import SHARED, db_url
 
 pytestmark = pytest.mark.backends
@@ -421,7 +422,7 @@ def test_the_access_log_has_method_path_status_and_key_but_no_query_or_content(s
 
 # -- a long-running server stays current ------------------------------------------------------------------------------
 def test_registry_changes_and_the_date_reach_a_running_server(text_scanner, tmp_path, home):
-    from scanner.registry.authorizations import Registry
+    from scanner import Registry
 
     store = Store(db_url(home, "reg"))
     csv = tmp_path / "reg.csv"

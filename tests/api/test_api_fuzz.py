@@ -7,9 +7,9 @@ import httpx
 import pytest
 from hypothesis import HealthCheck, given, settings
 
+from scanner import Store, create_app
 from scanner.api import keys as apikeys
-from scanner.api.app import Settings, create_app
-from scanner.core.store import Store
+from scanner.api.app import Settings
 from tests.api.test_api import live_server
 
 EXAMPLES = {"positive": 30, "negative": 30}

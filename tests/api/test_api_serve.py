@@ -168,7 +168,8 @@ def test_an_unsafe_reply_is_held_and_the_suggestion_offered(served, google, monk
     assert google.posted == []
     assert "NOT posted" in out.stderr and "suggested instead:" in out.stderr
     # the held decision is in the dashboard's queue, under the gate's key name
-    from scanner.core.store import Store, StoredItem
+    from scanner import Store
+    from scanner.core.store import StoredItem
 
     monkeypatch.setenv("MEDSPA_SCAN_HOME", str(served["home"]))  # stored text is encrypted with that home's key
     store = Store(served["db"])

@@ -9,10 +9,10 @@ import time
 
 import pytest
 
+from scanner import Store
 from scanner.api import keys as apikeys
 from scanner.cli.main import main
 from scanner.core import audit
-from scanner.core.store import Store
 from tests.conftest import raw_sql
 
 pytestmark = pytest.mark.backends

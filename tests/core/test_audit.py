@@ -9,9 +9,9 @@ from datetime import date
 
 import pytest
 
+from scanner import Store
 from scanner.cli.main import main
 from scanner.core import audit
-from scanner.core.store import Store
 from tests.conftest import raw_sql
 
 pytestmark = pytest.mark.backends

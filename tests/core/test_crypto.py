@@ -8,10 +8,10 @@ import sqlite3
 import pytest
 from cryptography.fernet import Fernet
 
+from scanner import Registry, Store
 from scanner.core import at_rest as _at_rest
 from scanner.core.crypto import KeyError_, Vault, key_path, load_key
-from scanner.core.store import Store
-from scanner.registry.authorizations import FaceRecord, Patient, Registry, open_vault
+from scanner.registry.authorizations import FaceRecord, Patient, open_vault
 
 
 def test_round_trip_and_key_file_permissions(home, monkeypatch):

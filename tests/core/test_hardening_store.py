@@ -109,7 +109,7 @@ def _parallel_logins(attempts: list[tuple[str, str, str]]) -> list[str]:
     """Each attempt (name, password, address) in its own thread with its own connection, released at once."""
     import threading
 
-    from scanner.core.store import Store
+    from scanner import Store
     from scanner.review import accounts
 
     barrier = threading.Barrier(len(attempts))
@@ -134,7 +134,7 @@ def _parallel_logins(attempts: list[tuple[str, str, str]]) -> list[str]:
 def _failed(name: str) -> int:
     from sqlalchemy import select
 
-    from scanner.core.store import Store
+    from scanner import Store
     from scanner.review.accounts import User
 
     with Store().session() as s:
@@ -142,7 +142,7 @@ def _failed(name: str) -> int:
 
 
 def test_concurrent_logins_bypass_the_lockout(home):
-    from scanner.core.store import Store
+    from scanner import Store
     from scanner.review import accounts
 
     store = Store()
@@ -169,7 +169,7 @@ def test_concurrent_logins_bypass_the_lockout(home):
 
 
 def test_many_names_from_one_address_are_locked_out(home, monkeypatch):
-    from scanner.core.store import Store
+    from scanner import Store
     from scanner.review import accounts
 
     monkeypatch.setattr(accounts, "BCRYPT_ROUNDS", 4)
@@ -456,7 +456,7 @@ def test_phi_at_rest_is_private_and_encrypted(home, tmp_path):
         e.startswith("enc1:") or e == "" for e in evidence)
 
     # everything that reads them still sees the plain text
-    from scanner.core.store import Store
+    from scanner import Store
     from scanner.review import queue as review
 
     queued = review.queue(Store())
@@ -546,7 +546,7 @@ def test_plain_rows_from_an_older_version_get_encrypted(home):
     assert _phi_hits(home, (b"Quinlan", b"Hattie")) == []
     listed = json.loads(cli(home, "registry", "list", "--format", "json").stdout)
     assert {r["full_name"] for r in listed} == {PATIENT, "Oswald Pemberton"}
-    from scanner.core.store import Store
+    from scanner import Store
     from scanner.review import queue as review
 
     assert review.queue(Store())[0]["author"] == PATIENT

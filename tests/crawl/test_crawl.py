@@ -17,8 +17,9 @@ import pytest
 import yaml
 from sqlalchemy import select
 
+from scanner import Store
 from scanner.core import audit
-from scanner.core.store import Run, Store
+from scanner.core.store import Run
 from scanner.crawl.run import CrawlSighting, CrawlState, crawl, scan_version, to_items
 from scanner.crawl.sources import Published
 from tests.conftest import db_url, stored_bytes
@@ -221,7 +222,7 @@ def test_long_pages_are_split_so_every_word_is_checked():
 
 
 def test_scan_version_follows_the_registry(home, text_scanner):
-    from scanner.registry.authorizations import Registry
+    from scanner import Registry
 
     store = Store(db_url(home, "reg"))
 

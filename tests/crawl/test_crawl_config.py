@@ -43,6 +43,11 @@ def write(tmp_path: Path, text: str) -> Path:
     ("source:\n  - {name: a}\n", "unknown top-level key 'source'"),
     ("sources:\n  - {name: a, type: rss, url: 'https://x'}\ndefaults: {retires: 2}\n", "defaults: unknown key 'retires'"),
     ("sources: [\n", "sources.yaml: not valid YAML at line 2"),
+    ("sources:\n  - {name: a, type: rss, url: 'https://x'}\ndefaults: {timeout: 0}\n", "sources.yaml: defaults: 'timeout' must be a positive number (got 0)"),
+    ("sources:\n  - {name: a, type: rss, url: 'https://x', timeout: null}\n", "source 'a': 'timeout' must be a positive number (got None)"),
+    ("sources:\n  - {name: a, type: rss, url: 'https://x', retries: true}\n", "source 'a': 'retries' must be a whole number (0 or more) (got True)"),
+    ("sources:\n  - {name: s, type: website, urls: ['https://x', 5]}\n", "source 's': 'urls' item 2 must be an http(s) URL (got 5)"),
+    ("sources:\n  - {name: g, type: google_business}\n", "source 'g': missing 'account_id', 'location_id' (needed by type google_business)"),
 ])
 def test_config_errors_name_the_source_and_the_key(tmp_path, text, message):
     with pytest.raises(ConfigError) as err:

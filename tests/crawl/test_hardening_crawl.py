@@ -140,7 +140,7 @@ def test_crawl_has_memory_and_time_bounds(home, tmp_path, hostile):
 
 
 def test_crawl_lock_is_released_when_the_crawl_fails(home, tmp_path, monkeypatch):
-    from scanner.core.store import Store
+    from scanner import Store
     from scanner.crawl import run as crawl_mod
 
     (tmp_path / "posts.jsonl").write_text("", encoding="utf-8")

@@ -51,6 +51,31 @@ def test_retry_after_is_capped_and_understands_http_dates(srv):
     assert http.stats.waited == pytest.approx(0.6, abs=0.01)
 
 
+def test_retry_waits_stop_at_the_sources_time_budget(srv):
+    srv.route("/busy", Resp(429, b"", headers={"Retry-After": "30"}))
+    http = client(srv, max_retry_wait=60.0, max_source_seconds=1.0)
+    t = time.perf_counter()
+    with pytest.raises(SourceError) as err:
+        http.json(f"{srv.base}/busy")
+    assert time.perf_counter() - t < 3  # not 3 waits of 30 s
+    assert "used up its 1 s (max_source_seconds)" in str(err.value) and srv.hits["/busy"] == 1
+    assert http.stats.waited <= 1.0
+
+
+def test_picture_downloads_retry_a_busy_server_as_long_as_it_asks(srv, tmp_path):
+    data = png(16, "blue")
+    srv.route("/busy.png", Resp(503, b"busy", "text/plain", headers={"Retry-After": "0.4"}), Resp(200, data, "image/png"))
+    http = client(srv)
+    path = http.download_image(f"{srv.base}/busy.png", tmp_path)
+    assert path.read_bytes() == data and srv.hits["/busy.png"] == 2
+    assert http.stats.retries == 1 and http.stats.waited == pytest.approx(0.4, abs=0.01)
+    srv.route("/down.png", Resp(500, b"oops", "text/plain"))
+    with pytest.raises(ImageRejected) as err:
+        client(srv, retries=1).download_image(f"{srv.base}/down.png", tmp_path)
+    assert err.value.rule_id == "IMG901" and str(err.value) == (
+        f"image not downloaded (HTTP 500) from {srv.base}/down.png after 2 attempts")
+
+
 def test_server_errors_are_retried_with_backoff_then_succeed(srv):
     srv.route("/flaky", Resp(500, b"oops", "text/plain"), Resp(502, b"bad gateway", "text/plain"), Resp(200, {"ok": 1}))
     http = client(srv)

@@ -14,13 +14,11 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFont, ImageOps
 
-from scanner.core.models import Item
-from scanner.core.store import Store
+from scanner import Item, Registry, Scanner, Store
 from scanner.image import analysis as image
 from scanner.image import ocr as _image_ocr
 from scanner.image.load import register_heif
-from scanner.pipeline.engine import ScanContext, Scanner
-from scanner.registry.authorizations import Registry
+from scanner.pipeline.engine import ScanContext
 from tests.conftest import SHARED
 
 ROOT = Path(__file__).resolve().parents[2]

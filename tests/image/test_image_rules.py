@@ -5,9 +5,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from scanner import load_rule_pack
 from scanner.core.models import CATEGORIES
 from scanner.image.findings import RULES, finding, incomplete, rule_meta
-from scanner.text.rules import load_rule_pack
 
 ROOT = Path(__file__).resolve().parents[2]
 

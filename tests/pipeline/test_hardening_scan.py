@@ -12,9 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from scanner.core.models import Item
-from scanner.core.store import Store
-from scanner.registry.authorizations import Registry
+from scanner import Item, Registry, Store
 
 ROOT = Path(__file__).resolve().parents[2]
 HEADER = "patient_id,full_name,aliases,social_handles,purposes,channels,signed_on,expires_on,revoked_on,photo\n"
@@ -32,7 +30,7 @@ def run(*args: str, home: Path, stdin: bytes | None = None, env: dict | None = N
 
 @pytest.fixture(scope="module")
 def scanner(tmp_path_factory):
-    from scanner.pipeline.engine import Scanner
+    from scanner import Scanner
 
     home = tmp_path_factory.mktemp("hardening-scan")
     store = Store(f"sqlite:///{home / 'scan.db'}")
@@ -362,7 +360,7 @@ def test_registry_export_neutralizes_formulas_and_still_imports(tmp_path, monkey
     assert run("registry", "import", str(tmp_path / "export.csv"), home=other).returncode == 0
     again = run("registry", "export", home=other)
     assert again.stdout.decode() == exported  # the same records: the apostrophes came off on import
-    from scanner.registry.authorizations import Registry
+    from scanner import Registry
 
     monkeypatch.setenv("MEDSPA_SCAN_HOME", str(other))  # the registry is read with that home's key
     recs = Registry.all_records(Store(f"sqlite:///{other / 'medspa.db'}"))
@@ -425,8 +423,9 @@ def test_api_answer_never_tells_who_is_a_client(scanner):
     this use", word for word the same as for a name that is not in the registry; the CLI keeps the detail."""
     import httpx
 
+    from scanner import create_app
     from scanner.api import keys as apikeys
-    from scanner.api.app import Settings, create_app
+    from scanner.api.app import Settings
     from tests.api.test_api import live_server
 
     store = scanner.registry.store
@@ -486,8 +485,9 @@ def test_422_errors_never_echo_the_clients_key_names(scanner):
     They now name known fields and positions only."""
     import httpx
 
+    from scanner import create_app
     from scanner.api import keys as apikeys
-    from scanner.api.app import Settings, create_app
+    from scanner.api.app import Settings
     from tests.api.test_api import live_server
 
     key = apikeys.create(scanner.registry.store, "keys-422")

@@ -10,9 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from scanner import Registry, RegistryError, Store
 from scanner.core import audit
-from scanner.core.store import Store
-from scanner.registry.authorizations import Registry, RegistryError
 from tests.conftest import SHARED
 
 pytestmark = pytest.mark.backends

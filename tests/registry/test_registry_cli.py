@@ -10,9 +10,9 @@ import sys
 
 import pytest
 
+from scanner import Store
 from scanner.cli.main import main
 from scanner.core import audit
-from scanner.core.store import Store
 from tests.conftest import ROOT, SHARED
 
 pytestmark = pytest.mark.backends

@@ -9,15 +9,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from scanner import Registry, RegistryError, Store
 from scanner.cli.main import main
-from scanner.core.store import Store
-from scanner.registry.authorizations import (
-    FaceRecord,
-    Registry,
-    RegistryError,
-    encode_single_face,
-    open_vault,
-)
+from scanner.registry.authorizations import FaceRecord, encode_single_face, open_vault
 from tests.conftest import SHARED, raw_sql
 
 FACES = SHARED / "faces"

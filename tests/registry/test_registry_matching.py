@@ -7,8 +7,7 @@ import time
 
 import pytest
 
-from scanner.core.store import Store
-from scanner.registry.authorizations import Registry
+from scanner import Registry, Store
 
 HEADER = "patient_id,full_name,aliases,social_handles,purposes,channels,signed_on,expires_on,revoked_on,photo\n"
 PEOPLE = (

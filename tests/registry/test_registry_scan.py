@@ -8,9 +8,7 @@ from datetime import date
 
 import pytest
 
-from scanner.core.models import Item
-from scanner.core.store import Store
-from scanner.registry.authorizations import Registry
+from scanner import Item, Registry, Store
 
 HEADER = "patient_id,full_name,aliases,social_handles,purposes,channels,signed_on,expires_on,revoked_on,photo\n"
 ROWS = ("J1,Jennifer Alvarado,Jen A.;Jen Alvarado,@jen.glows,before_after_photos;name_in_marketing,instagram,"
@@ -23,7 +21,7 @@ QUOTE = '"I finally feel like myself again" - Quinn Delacroix'
 
 @pytest.fixture(scope="module")
 def scanner(tmp_path_factory):
-    from scanner.pipeline.engine import Scanner
+    from scanner import Scanner
 
     home = tmp_path_factory.mktemp("registry-scan")
     store = Store(f"sqlite:///{home / 'scan.db'}")

@@ -16,7 +16,7 @@ pytestmark = pytest.mark.backends
 
 @pytest.fixture()
 def store(home):
-    from scanner.core.store import Store
+    from scanner import Store
 
     return Store()
 
@@ -183,7 +183,7 @@ def test_users_commands(home):
     assert r.returncode == 0, r.stderr
     r = cli("users", "list")
     assert r.returncode == 0 and "maria" in r.stdout and "compliance" in r.stdout and "joe" not in r.stdout
-    from scanner.core.store import Store
+    from scanner import Store
     from scanner.review import accounts
 
     assert accounts.authenticate(Store(), "maria", "new-maria-password") == "compliance"

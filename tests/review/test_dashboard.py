@@ -28,7 +28,7 @@ def demo(tmp_path_factory):
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("MEDSPA_SCAN_HOME", str(home))
         mp.delenv("MEDSPA_SCAN_DB", raising=False)
-        from scanner.core.store import Store
+        from scanner import Store
         from scanner.review.demo_data import seed_if_empty
 
         assert seed_if_empty(Store()) is not None
@@ -37,7 +37,7 @@ def demo(tmp_path_factory):
 
 @pytest.fixture()
 def store(demo):
-    from scanner.core.store import Store
+    from scanner import Store
 
     return Store()
 
@@ -469,7 +469,7 @@ def test_queue_send_back_with_the_safe_text_reaches_the_submitter(demo, store):
 
 
 def test_queue_never_sends_back_a_safe_text_that_does_not_pass(demo, store):
-    from scanner.core.models import Finding, Item, ScanResult
+    from scanner import Finding, Item, ScanResult
     from scanner.review import queue as review
 
     item = Item(id="gate-unsafe-suggestion", kind="reply", channel="google", author="Sarah K.",
@@ -568,8 +568,8 @@ def test_scans_count_published_items_not_drafts_and_drill_down(demo, store):
 
 # -- registry ----------------------------------------------------------------------------------------
 def test_registry_lists_people_by_expiry_and_revokes_by_name_after_confirming(demo, store):
+    from scanner import Registry
     from scanner.core import audit
-    from scanner.registry.authorizations import Registry
 
     at = page("registry.py").run()
     assert not at.exception, at.exception
@@ -593,7 +593,7 @@ def test_registry_lists_people_by_expiry_and_revokes_by_name_after_confirming(de
 
 
 def test_registry_form_adds_a_new_client_and_renews_an_expired_one(demo, store):
-    from scanner.registry.authorizations import Registry
+    from scanner import Registry
 
     at = page("registry.py").run()
     at.text_input(key="add_name").input("Priya Nair")
@@ -615,7 +615,7 @@ def test_registry_form_adds_a_new_client_and_renews_an_expired_one(demo, store):
 
 
 def test_registry_import_reports_the_bad_row_and_imports_a_good_file(demo, store):
-    from scanner.registry.authorizations import Registry
+    from scanner import Registry
 
     header = "patient_id,full_name,aliases,social_handles,purposes,channels,signed_on,expires_on,revoked_on,photo\n"
     at = page("registry.py").run()
@@ -647,7 +647,7 @@ def test_registry_enroll_photo(demo, store):
 
 # -- rules and audit ---------------------------------------------------------------------------------
 def test_rules_page_is_generated_from_the_rule_data(demo):
-    from scanner.text.rules import load_rule_pack
+    from scanner import load_rule_pack
 
     pack = load_rule_pack()
     at = page("rules.py", "marketer", "marketing").run()

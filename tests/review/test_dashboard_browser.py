@@ -174,9 +174,7 @@ def in_first_screen(page: Any, locator: Any) -> bool:
 def fill_queue(home: Path, n: int, channel: str = "google", source: str = "api") -> None:
     """n open items (300-character replies scanned for real) in the dashboard's store."""
     os.environ["MEDSPA_SCAN_HOME"] = str(home)
-    from scanner.core.models import Item
-    from scanner.core.store import Store
-    from scanner.pipeline.engine import Scanner
+    from scanner import Item, Scanner, Store
 
     store = Store()
     items = [Item(id=f"bulk-{channel}-{i}", kind="reply", channel=channel, text=reply_300(NAMES[i % len(NAMES)]))
@@ -300,8 +298,8 @@ def test_marketer_precheck_first_screen_copy_use_submit_and_reload(dashboard):
 def test_manager_queue_links_send_back_bulk_approve_scans_registry_audit_logout(dashboard):
     from playwright.sync_api import expect
 
+    from scanner import Store
     from scanner.core import audit
-    from scanner.core.store import Store
     from scanner.review import queue as review
 
     url, home, _ = dashboard

@@ -20,7 +20,7 @@ def test_demo_seeds_an_empty_store_once(home):
     first = run(["-m", "scanner.demo"], home, MEDSPA_SCAN_NO_DASHBOARD="1")
     assert first.returncode == 0, first.stderr
     assert "block  demo-01" in first.stdout and "pass   demo-02" in first.stdout
-    from scanner.core.store import Store
+    from scanner import Store
     from scanner.review import accounts
     from scanner.review import queue as review
 
@@ -91,7 +91,7 @@ def test_readme_usage_examples_work_as_printed_and_share_the_demo_home(tmp_path)
         r = _bash(f"{commands[0]}\n{command}", work)
         assert r.returncode in (0, 1), (command, r.stderr)  # 1 = findings: a linter's exit status
         assert "Traceback" not in r.stderr and r.stdout.strip(), command
-    from scanner.core.store import Store
+    from scanner import Store
     from scanner.review import queue as review
 
     stored = Store(f"sqlite:///{work / '.demo-home' / 'medspa.db'}")  # the folder `make run` shows

@@ -8,7 +8,8 @@ from datetime import timedelta
 
 import pytest
 
-from scanner.core.store import Store, utcnow
+from scanner import Store
+from scanner.core.store import utcnow
 from scanner.review import accounts, sessions
 
 pytestmark = pytest.mark.backends

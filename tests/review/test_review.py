@@ -18,14 +18,14 @@ SAFE = "Thank you for taking the time to share this! We truly appreciate the kin
 
 @pytest.fixture()
 def store(home):
-    from scanner.core.store import Store
+    from scanner import Store
 
     return Store()
 
 
 def scan_and_save(scanner, store, text: str, source: str = "api", channel: str = "google", kind: str = "reply",
                   item_id: str = "r1") -> int:
-    from scanner.core.models import Item
+    from scanner import Item
 
     item = Item(id=item_id, kind=kind, channel=channel, text=text, author="Sarah K.")
     result = scanner.scan(item)
@@ -36,7 +36,7 @@ def scan_and_save(scanner, store, text: str, source: str = "api", channel: str =
 
 
 def precheck(scanner, store, text: str = VIOLATING, user: str = "marketer"):
-    from scanner.core.models import Item
+    from scanner import Item
     from scanner.review import queue as review
 
     item = Item(id=review.new_precheck_id(), kind="reply", channel="google", text=text, author="Sarah K.")
@@ -81,6 +81,24 @@ def test_queue_filters(text_scanner, store):
     assert review.queue(store, since=today + timedelta(days=1)) == []
     with pytest.raises(review.ReviewError, match="unknown status"):
         review.queue(store, status="pending")
+
+
+def test_a_full_queue_page_holds_the_items_its_sort_puts_first(text_scanner, store):
+    """With more open items than a page, "oldest first" shows the oldest and "highest risk first" the blocked
+    ones, not a re-sort of the newest page (a chain's queue of thousands)."""
+    from scanner.review import queue as review
+
+    mild = "Yes, go ahead with your spin class tomorrow!"  # review: medical advice (medium) only
+    old_block = scan_and_save(text_scanner, store, VIOLATING, item_id="old-block")
+    reviews = [scan_and_save(text_scanner, store, mild, channel="instagram", kind="comment", item_id=f"mild-{i}")
+               for i in range(3)]
+    assert [r["verdict"] for r in review.queue_rows(store, limit=10)] == ["review"] * 3 + ["block"]
+    assert [r["pk"] for r in review.queue_rows(store, limit=2)] == [reviews[2], reviews[1]]
+    assert [r["pk"] for r in review.queue_rows(store, limit=2, order="oldest")] == [old_block, reviews[0]]
+    assert [r["pk"] for r in review.queue_rows(store, limit=2, order="risk")] == [old_block, reviews[0]]
+    assert [r["pk"] for r in review.queue_rows(store, limit=1, order="risk", channel="google")] == [old_block]
+    with pytest.raises(review.ReviewError, match="unknown order 'sideways'"):
+        review.queue_rows(store, order="sideways")
 
 
 def test_reject_needs_a_reason_and_approving_a_blocked_item_a_justification(text_scanner, store):
@@ -170,7 +188,7 @@ def test_a_waiver_follows_the_same_content_until_it_expires_or_is_withdrawn(text
 
 
 def test_an_incomplete_scan_cannot_be_waived(text_scanner, store, tmp_path):
-    from scanner.core.models import Item
+    from scanner import Item
     from scanner.review import queue as review
 
     broken = tmp_path / "broken.jpg"
@@ -203,9 +221,7 @@ def test_findings_table_and_runs_for_the_charts(text_scanner, store):
 
 def test_the_scanner_sees_registry_changes_made_elsewhere(text_scanner, store):
     """A dashboard keeps one scanner for days: an import or a revocation (another process) counts at once."""
-    from scanner.core.models import Item
-    from scanner.core.store import Store
-    from scanner.registry.authorizations import Registry
+    from scanner import Item, Registry, Store
     from scanner.review import queue as review
 
     sc = copy.copy(text_scanner)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from scanner.core.models import Item
+from scanner import Item
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "generalization.jsonl"
 CASES = [json.loads(line) for line in DATA.read_text(encoding="utf-8").splitlines() if line.strip()]

@@ -1,12 +1,14 @@
-"""The learned layer with its real weights and the real MiniLM model, on sentences written for these tests
+"""The learned layer with its real weights, on sentences written for these tests
 (none comes from a labeled set): where it adds a finding, what the finding says, and where it stays quiet."""
 from __future__ import annotations
 
-import shutil
+import os
+import subprocess
+import sys
 
 import pytest
 
-from scanner.core.models import Item
+from scanner import Item
 from scanner.text import learned
 
 LEARNED_IDS = {"PHI801", "PAT801", "TRT801"}
@@ -71,7 +73,7 @@ def test_adds_to_the_rules_on_new_wording(text_scanner):
 
 
 def test_switched_off_and_missing_weights(monkeypatch, tmp_path):
-    from scanner.text.rules import load_rule_pack
+    from scanner import load_rule_pack
 
     pack = load_rule_pack()
     monkeypatch.setenv("MEDSPA_SCAN_LEARNED", "off")
@@ -81,9 +83,39 @@ def test_switched_off_and_missing_weights(monkeypatch, tmp_path):
         learned.LearnedLayer.load(pack)
 
 
-def test_a_tampered_tokenizer_is_refused(tmp_path):
-    bad = tmp_path / "tokenizer.json"
-    shutil.copyfile(learned.MODELS_DIR / "minilm" / "tokenizer.json", bad)
-    bad.write_bytes(bad.read_bytes().replace(b'"[UNK]"', b'"[UNX]"', 1))
-    with pytest.raises(RuntimeError, match="checksum"):
-        learned.Embedder(tokenizer_path=bad)
+def test_text_features_are_the_same_in_every_process():
+    """Weights fitted in one process are applied in another: the n-gram buckets must not depend on
+    Python's per-process string hashing."""
+    texts = ["So glad the filler settled, Jo!", "Your 40 units are booked for Friday."]
+    here = learned.hashed_ngrams(texts)
+    code = ("import sys, numpy as np; from scanner.text.learned import hashed_ngrams; "
+            f"np.save(sys.stdout.buffer, hashed_ngrams({texts!r}))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, check=True,
+                         env=dict(os.environ, PYTHONHASHSEED="12345")).stdout
+    import io
+
+    import numpy as np
+
+    there = np.load(io.BytesIO(out))
+    assert np.array_equal(here, there)
+    assert np.allclose(np.linalg.norm(here, axis=1), 1.0) and (here > 0).sum(axis=1).min() >= 8
+
+
+def test_signals_have_the_width_the_weights_expect(text_scanner):
+    item = Item(id="w", kind="reply", channel="google", text="Thanks Dana, see you Friday!", author="Dana R.")
+    ((it, analysis, findings),) = text_scanner.rule_stage([item])
+    assert learned.signal_features(it, analysis, findings).shape == (learned.SIGNAL_COUNT,)
+    assert text_scanner.learned.heads.weights.shape[1] == learned.HASH_BUCKETS + learned.SIGNAL_COUNT
+
+
+def test_weights_for_other_features_are_refused_with_a_clear_error(monkeypatch, tmp_path):
+    import numpy as np
+
+    from scanner import load_rule_pack
+
+    old = learned.Heads(learned.CATEGORIES, np.zeros((4, 384 + 35), np.float32), np.zeros(4, np.float32),
+                        np.full(4, 0.5, np.float32), {"name": "older-weights"})
+    old.save(tmp_path / "old.npz")
+    monkeypatch.setenv("MEDSPA_SCAN_LEARNED", str(tmp_path / "old.npz"))
+    with pytest.raises(RuntimeError, match="trained for another version"):
+        learned.LearnedLayer.load(load_rule_pack())

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from scanner.core.models import Item
-from scanner.text.rules import RuleError, load_rule_pack
+from scanner import Item, load_rule_pack
+from scanner.text.rules import RuleError
 
 PACK = load_rule_pack()
 CASES = [(r.id, kind, i, ex) for r in PACK.rules for kind in ("fire", "silent")

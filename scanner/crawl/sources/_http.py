@@ -1,8 +1,9 @@
-"""The shared HTTP client every connector uses (httpx): timeouts, retries with exponential backoff on
-timeouts, connection errors, 429, 5xx and the Graph API's throttling codes (honouring Retry-After, capped),
-one concurrency limit shared by every source, bearer tokens sent only to the API's own origin and never
-written to messages or logs, JSON decoding with clear errors, and image downloads with type and size
-checks into a content-addressed cache (an unchanged picture keeps the same path from week to week).
+"""The shared HTTP client every connector uses (httpx): timeouts, retries (tenacity) with exponential backoff
+on timeouts, connection errors, 429, 5xx and the Graph API's throttling codes (honouring Retry-After, capped,
+never waiting past the source's time), one concurrency limit shared by every source, bearer tokens sent
+only to the API's own origin and never written to messages or logs, JSON decoding with clear errors, and
+image downloads with type and size checks into a content-addressed cache (an unchanged picture keeps the
+same path from week to week).
 
 Bounds (a hostile or broken server cannot exhaust memory or hold the crawl): every body is streamed
 and cut off past `max_body_bytes`, counted both as sent (compressed) and as decoded (a gzip bomb stops
@@ -32,8 +33,10 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import httpx
+from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
 
 from ...core.scrub import scrub_json
+from ...image.load import sniff as raster_type
 
 log = logging.getLogger(__name__)
 # httpx logs every request URL at INFO; Graph API `paging.next` URLs carry the access token in the query.
@@ -178,26 +181,12 @@ GENERIC_TYPES = {"", "application/octet-stream", "binary/octet-stream", "applica
 
 
 def sniff(data: bytes) -> str | None:
-    """The extension an image's first bytes say it is, or None when they are not a known image."""
+    """The extension an image's first bytes say it is (the image pipeline's raster types, or SVG, which the
+    crawl handles as text), or None when they are not a known image."""
+    ext = raster_type(data[:64])
+    if ext:
+        return ext
     head = data[:64]
-    if head.startswith(b"\xff\xd8\xff"):
-        return ".jpg"
-    if head.startswith(b"\x89PNG\r\n\x1a\n"):
-        return ".png"
-    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
-        return ".webp"
-    if head[:6] in (b"GIF87a", b"GIF89a"):
-        return ".gif"
-    if head[4:8] == b"ftyp":
-        brand = head[8:12]
-        if brand in (b"avif", b"avis"):
-            return ".avif"
-        if brand in (b"heic", b"heix", b"hevc", b"hevx", b"mif1", b"msf1", b"heim", b"heis"):
-            return ".heic"
-    if head[:4] in (b"II*\x00", b"MM\x00*"):
-        return ".tif"
-    if head[:2] == b"BM":
-        return ".bmp"
     text = head.lstrip().lower()
     if text.startswith((b"<svg", b"<?xml")) and b"<svg" in data[:2048].lower():
         return ".svg"
@@ -271,43 +260,53 @@ class Http:
             raise httpx.ReadTimeout("deadline")
         return bytes(data)
 
+    def _retrying(self, url: str) -> Retrying:
+        """Attempts of one request (tenacity): an attempt that raises `_Again` is repeated, up to `retries`
+        more times, after `_wait`; any other error ends it at once. The last `_Again` is re-raised."""
+        return Retrying(stop=stop_after_attempt(int(self.opt.retries) + 1), retry=retry_if_exception_type(_Again),
+                        wait=self._wait, sleep=self._sleep, reraise=True,
+                        before_sleep=lambda rs: log.info("retrying %s in %.1f s (%s)", safe_url(url),
+                                                         rs.upcoming_sleep, _problem(rs)))
+
+    def _wait(self, state: RetryCallState) -> float:
+        """What the server asked for (Retry-After), else exponential backoff with jitter; never longer than
+        `max_retry_wait` nor than what is left of the source's time."""
+        exc = state.outcome.exception() if state.outcome is not None else None
+        asked = exc.asked if isinstance(exc, _Again) else None
+        wait = asked if asked is not None else _backoff(self.opt.backoff, state.attempt_number - 1)
+        return max(0.0, min(wait, self.opt.max_retry_wait, self.ends_at - time.monotonic()))
+
     def get(self, url: str, params: dict[str, Any] | None = None, accept: str = "*/*") -> httpx.Response:
         """GET with retries; the body is read within the size and time limits. SourceError when it gives
         up, the answer is a 4xx or too large, or the source's time is up."""
-        problem = "not fetched"
-        for n in range(self.opt.retries + 1):
-            asked: float | None = None
-            r: httpx.Response | None = None
-            with self.limiter.slot():
-                t = time.perf_counter()
-                dl = self._deadline(url)
-                try:
-                    with dl, self.client.stream("GET", url, params=params, headers=self._headers(url, accept),
-                                                extensions={"trace": dl.trace}) as resp:
-                        body = self._read_body(resp, url, dl, int(self.opt.max_body_bytes))
-                        resp._content = body  # what .content, .text and .json() read (httpx's own cache)
-                        r = resp
-                except httpx.TooManyRedirects:
-                    raise SourceError(f"too many redirects from {safe_url(url)}") from None
-                except httpx.HTTPError as exc:
-                    if dl.fired:  # not retried: a server this slow will be as slow again
-                        raise SourceError(f"took longer than {dl.seconds:g} s (max_request_seconds) from "
-                                          f"{safe_url(url)}") from None
-                    problem = (f"timed out after {self.opt.timeout:g} s" if isinstance(exc, httpx.TimeoutException)
-                               else f"connection problem ({type(exc).__name__})")
-                finally:
-                    self.stats.add(requests=1, seconds=time.perf_counter() - t)
-            if r is not None:
-                self.stats.add(bytes=len(r.content))
-                if r.status_code < 400:
-                    return r
-                problem, asked = self._retryable(r, url)
-            if n < self.opt.retries:
-                wait = min(asked if asked is not None else _backoff(self.opt.backoff, n), self.opt.max_retry_wait,
-                           max(0.0, self.ends_at - time.monotonic()))
-                log.info("retrying %s in %.1f s (%s)", safe_url(url), wait, problem)
-                self._sleep(wait)
-        raise SourceError(f"{problem} from {safe_url(url)} after {_attempts(self.opt.retries + 1)}")
+        try:
+            return self._retrying(url)(self._get_once, url, params, accept)
+        except _Again as exc:
+            raise SourceError(f"{exc.problem} from {safe_url(url)} after {_attempts(self.opt.retries + 1)}") from None
+
+    def _get_once(self, url: str, params: dict[str, Any] | None, accept: str) -> httpx.Response:
+        """One attempt: the answer, `_Again` when it is worth another, SourceError when it is not."""
+        with self.limiter.slot():
+            t = time.perf_counter()
+            dl = self._deadline(url)
+            try:
+                with dl, self.client.stream("GET", url, params=params, headers=self._headers(url, accept),
+                                            extensions={"trace": dl.trace}) as resp:
+                    resp._content = self._read_body(resp, url, dl, int(self.opt.max_body_bytes))  # httpx's cache
+            except httpx.TooManyRedirects:
+                raise SourceError(f"too many redirects from {safe_url(url)}") from None
+            except httpx.HTTPError as exc:
+                if dl.fired:  # not retried: a server this slow will be as slow again
+                    raise SourceError(f"took longer than {dl.seconds:g} s (max_request_seconds) from "
+                                      f"{safe_url(url)}") from None
+                raise _Again(f"timed out after {self.opt.timeout:g} s" if isinstance(exc, httpx.TimeoutException)
+                             else f"connection problem ({type(exc).__name__})") from None
+            finally:
+                self.stats.add(requests=1, seconds=time.perf_counter() - t)
+        self.stats.add(bytes=len(resp.content))
+        if resp.status_code >= 400:
+            raise _Again(*self._retryable(resp, url))
+        return resp
 
     def json(self, url: str, params: dict[str, Any] | None = None) -> Any:
         """GET and decode JSON; SourceError names the URL on malformed JSON."""
@@ -354,37 +353,34 @@ class Http:
         return path
 
     def _stream_image(self, url: str, limit: int) -> tuple[bytes, str]:
-        last = "not fetched"
-        for attempt in range(self.opt.retries + 1):
-            wait = _backoff(self.opt.backoff, attempt)
-            with self.limiter.slot():
-                t = time.perf_counter()
-                try:
-                    dl = self._deadline(url)
-                except SourceError as exc:
-                    raise ImageRejected(str(exc), "IMG901") from None
-                try:
-                    with dl, self.client.stream("GET", url, headers=self._headers(url, "image/*"),
-                                                extensions={"trace": dl.trace}) as r:
-                        if r.status_code == 429 or r.status_code >= 500:
-                            last = f"HTTP {r.status_code}"
-                            wait = retry_after(r) or wait
-                        elif r.status_code >= 400:
-                            raise ImageRejected(f"HTTP {r.status_code} for an image at {safe_url(url)}", "IMG901")
-                        else:
-                            return self._read_image(r, url, limit, dl)
-                except httpx.TimeoutException:
-                    last = (f"took longer than {dl.seconds:g} s" if dl.fired
-                            else f"timed out after {self.opt.timeout:g} s")
-                except httpx.HTTPError as exc:
-                    last = (f"took longer than {dl.seconds:g} s" if dl.fired
-                            else f"connection problem ({type(exc).__name__})")
-                finally:
-                    self.stats.add(requests=1, seconds=time.perf_counter() - t)
-            if attempt < self.opt.retries:
-                self._sleep(min(wait, self.opt.max_retry_wait))
-        raise ImageRejected(f"image not downloaded ({last}) from {safe_url(url)} after "
-                            f"{_attempts(self.opt.retries + 1)}", "IMG901")
+        try:
+            return self._retrying(url)(self._image_once, url, limit)
+        except _Again as exc:
+            raise ImageRejected(f"image not downloaded ({exc.problem}) from {safe_url(url)} after "
+                                f"{_attempts(self.opt.retries + 1)}", "IMG901") from None
+
+    def _image_once(self, url: str, limit: int) -> tuple[bytes, str]:
+        """One attempt at an image: its bytes and type, `_Again` when worth another, else ImageRejected."""
+        with self.limiter.slot():
+            t = time.perf_counter()
+            try:
+                dl = self._deadline(url)
+            except SourceError as exc:
+                raise ImageRejected(str(exc), "IMG901") from None
+            try:
+                with dl, self.client.stream("GET", url, headers=self._headers(url, "image/*"),
+                                            extensions={"trace": dl.trace}) as r:
+                    if r.status_code == 429 or r.status_code >= 500:
+                        raise _Again(f"HTTP {r.status_code}", retry_after(r))
+                    if r.status_code >= 400:
+                        raise ImageRejected(f"HTTP {r.status_code} for an image at {safe_url(url)}", "IMG901")
+                    return self._read_image(r, url, limit, dl)
+            except httpx.HTTPError as exc:
+                raise _Again(f"took longer than {dl.seconds:g} s" if dl.fired
+                             else f"timed out after {self.opt.timeout:g} s" if isinstance(exc, httpx.TimeoutException)
+                             else f"connection problem ({type(exc).__name__})") from None
+            finally:
+                self.stats.add(requests=1, seconds=time.perf_counter() - t)
 
     def _read_image(self, r: httpx.Response, url: str, limit: int, dl: Deadline) -> tuple[bytes, str]:
         ctype = r.headers.get("content-type", "").split(";")[0].strip().lower()
@@ -413,6 +409,20 @@ class Http:
             return
         with ThreadPoolExecutor(max_workers=min(self.limiter.n, len(items))) as pool:
             yield from pool.map(fn, items)
+
+
+class _Again(Exception):
+    """An attempt worth repeating: what went wrong, and how long the server asked to wait (Retry-After)."""
+
+    def __init__(self, problem: str, asked: float | None = None):
+        super().__init__(problem)
+        self.problem = problem
+        self.asked = asked
+
+
+def _problem(state: RetryCallState) -> str:
+    exc = state.outcome.exception() if state.outcome is not None else None
+    return exc.problem if isinstance(exc, _Again) else "?"
 
 
 def _attempts(n: int) -> str:
