@@ -11,6 +11,7 @@ second crawl of the unchanged chain.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import subprocess
@@ -93,6 +94,18 @@ def run_crawl(cfg: Path, env: dict[str, str], concurrency: int) -> tuple[float, 
     return wall, peak_main, peak_tree, "".join(out), proc.returncode
 
 
+def stage_seconds(home: Path) -> str:
+    """Where the last crawl's time went, as its stored run says (fetch, compare, scan, store)."""
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(f"sqlite:///{home / 'medspa.db'}")
+    with engine.connect() as c:
+        raw = c.execute(text("SELECT counts FROM runs WHERE source = 'crawl' ORDER BY id DESC LIMIT 1")).scalar()
+    engine.dispose()
+    seconds = (json.loads(raw) if isinstance(raw, str) else raw or {}).get("seconds", {})
+    return ", ".join(f"{k} {v:.1f} s" for k, v in seconds.items()) or "not stored"
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--locations", type=int, default=200)
@@ -121,6 +134,7 @@ def main() -> int:
             print(f"{label}: {fetched:,} items from {m.group(2)} sources in {wall:.1f} s end to end "
                   f"({fetched / wall:.1f} items/s; {scanned.group(1) if scanned else '?'} scanned); "
                   f"peak RSS crawl process {main_mb:.0f} MB, whole process tree {tree_mb:.0f} MB", flush=True)
+            print(f"  stages: {stage_seconds(home)}", flush=True)
             failed = re.search(r"sources failed: ([^;\n]*)", out)
             if failed and failed.group(1).strip() != "none":  # "partly read": the fixture site's dead links
                 print(f"  sources failed: {failed.group(1)[:300]}")

@@ -122,8 +122,9 @@ KINDS: dict[str, tuple[Any, str]] = {
 
 
 def _field(kind: str, required: bool) -> tuple[Any, Any]:
-    """A model field of KIND; an optional key has no default value (an explicit null is refused, and only
-    the keys a file sets are passed on: the connector's own defaults apply to the rest)."""
+    """A model field of KIND. An optional one defaults to None, which is never validated, while a null
+    written in the file is (and refused); only the keys a file sets are passed on (`exclude_unset`), so
+    the connector's own defaults apply to the rest."""
     return KINDS[kind][0], (... if required else None)
 
 
