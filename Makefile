@@ -35,6 +35,7 @@ lint: setup
 	.venv/bin/mypy scanner
 
 test: lint
+	scripts/test-system-deps.sh
 	.venv/bin/pytest -n 2 tests
 
 bench: setup
