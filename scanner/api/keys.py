@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import DateTime, Integer, String, inspect, select, text
+from sqlalchemy import DateTime, Integer, String, select
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ..core.store import Base, Store, utcnow
@@ -52,24 +52,6 @@ class KeyInfo:
     rate_per_minute: int | None = None
 
 
-_migrated: set[str] = set()
-_migrate_lock = threading.Lock()
-
-
-def _ensure_schema(store: Store) -> None:
-    """Add columns that databases created by an earlier version lack (once per database URL)."""
-    if store.url in _migrated:
-        return
-    with _migrate_lock:
-        if store.url in _migrated:
-            return
-        cols = {c["name"] for c in inspect(store.engine).get_columns(ApiKey.__tablename__)}
-        if "rate_per_minute" not in cols:
-            with store.engine.begin() as conn:
-                conn.execute(text("ALTER TABLE api_keys ADD COLUMN rate_per_minute INTEGER"))
-        _migrated.add(store.url)
-
-
 def _hash(key: str) -> str:
     return hashlib.sha256(key.encode("utf-8")).hexdigest()
 
@@ -78,7 +60,6 @@ def create(store: Store, name: str, rate_per_minute: int | None = None, actor: s
     """Create a key named NAME and return it: the only time the key itself is ever available."""
     from ..core import audit
 
-    _ensure_schema(store)
     name = name.strip()
     if not NAME_RE.match(name):
         raise ApiKeyError(f"invalid key name {name[:40]!r}: use 1-100 letters, digits, '.', '_', '-' or '@', "
@@ -101,7 +82,6 @@ def revoke(store: Store, name: str, actor: str = "cli") -> None:
     """Revoke the key named NAME; requests with it are refused from then on."""
     from ..core import audit
 
-    _ensure_schema(store)
     with store.session() as s:
         row = s.execute(select(ApiKey).where(ApiKey.name == name)).scalar()
         if row is None:
@@ -114,7 +94,6 @@ def revoke(store: Store, name: str, actor: str = "cli") -> None:
 
 def list_keys(store: Store) -> list[dict[str, Any]]:
     """Every key's name, creation time, revocation and rate limit (never the key or its hash)."""
-    _ensure_schema(store)
     with store.session() as s:
         return [{"name": k.name, "created_at": k.created_at.isoformat(timespec="seconds"),
                  "revoked": k.revoked_at is not None,
@@ -127,7 +106,6 @@ def verify(store: Store, key: str) -> KeyInfo | None:
     """Who holds KEY when it is a valid, unrevoked key; else None."""
     if not KEY_RE.match(key):
         return None
-    _ensure_schema(store)
     digest = _hash(key)
     with store.session() as s:
         row = s.execute(select(ApiKey.name, ApiKey.key_hash, ApiKey.revoked_at, ApiKey.rate_per_minute)

@@ -30,7 +30,7 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship, sessionmaker
 
@@ -139,7 +139,7 @@ def _pg_varchar(_type: String, _compiler: Any, **_kw: Any) -> str:
 
 
 # Transaction-level advisory lock ids (PostgreSQL): one for `session(immediate=True)`, one for creating tables.
-_PG_WRITE_LOCK, _PG_DDL_LOCK = 0x6D656473, 0x6D656474
+_PG_WRITE_LOCK = 0x6D656473  # (0x6D656474 is the schema migrations' lock: core/migrations)
 
 
 def _sqlite_pragmas(engine: Engine, read_only: bool, temp_tables: list[str]) -> None:
@@ -196,19 +196,11 @@ class Store:
                 for t in Base.metadata.sorted_tables if t.name not in have]
 
     def _create_tables(self) -> None:
-        """Create missing tables; two processes starting on a new database at once both succeed."""
-        if self.engine.dialect.name == "postgresql":  # DDL is transactional: the second waits, then sees them
-            with self.engine.begin() as conn:
-                conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_DDL_LOCK})
-                Base.metadata.create_all(conn)
-            return
-        for attempt in range(5):
-            try:
-                Base.metadata.create_all(self.engine)
-                return
-            except OperationalError as exc:
-                if "already exists" not in str(exc.orig) or attempt == 4:
-                    raise
+        """Bring the schema to the newest revision (core/migrations, Alembic); two processes starting on
+        a new database at once both succeed."""
+        from .migrations import upgrade
+
+        upgrade(self.engine)
 
     @contextmanager
     def session(self, immediate: bool = False) -> Iterator[Session]:
