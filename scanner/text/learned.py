@@ -43,6 +43,7 @@ ROLES = ("addressee", "third_party", "unknown", "staff", "recipient", "celebrity
 CATEGORIES = ("patient_identifier", "relationship_confirmation", "treatment_disclosure", "medical_advice")
 HASH_BUCKETS = 2 ** 14
 _WORD = re.compile(r"\w\w+")
+MIN_WORDS = 5  # below this a bag of n-grams cannot tell "Thanks Jo!" (convention 3: clean) from a confirmation
 EXTRA_SIGNALS = 9  # the `extra` list in signal_features
 SIGNAL_COUNT = (len(CATEGORIES) + 1) * 3 + len(KINDS) + len(ROLES) + EXTRA_SIGNALS
 
@@ -182,11 +183,12 @@ class LearnedLayer:
         """Extra findings per item: one per category the heads flag and the rules did not.
 
         Only items that could get a finding are scored: about a specific person, with some reported category
-        the rules left unflagged."""
+        the rules left unflagged, and at least MIN_WORDS words long."""
         out: list[list[Finding]] = [[] for _ in staged]
         flagged = [{f.category for f in fs if f.severity in (Severity.high, Severity.medium)} for _, _, fs in staged]
         todo = [i for i, (item, analysis, _) in enumerate(staged)
-                if about_someone(item, analysis) and set(self.rules) - flagged[i]]
+                if about_someone(item, analysis) and set(self.rules) - flagged[i]
+                and len(_WORD.findall(analysis.text)) >= MIN_WORDS]
         if not todo:
             return out
         x = self.features([staged[i] for i in todo])

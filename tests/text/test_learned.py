@@ -24,6 +24,8 @@ CLEAN_KINDS = [  # the issue's clean kinds; the layer must never fire on them al
          text="Everyone wants the Hailey Bieber glazed look this season. Ask us how our glow facial gets you there!"),
     Item(id="reminder", kind="message", channel="sms",
          text="Hi Rosa, a reminder of your appointment tomorrow at 2:30 pm. Reply C to confirm."),
+    Item(id="short-thanks", kind="reply", channel="google", text="Thanks Jo!", in_reply_to="Great place",
+         author="Jo M."),
     Item(id="thanks", kind="reply", channel="yelp", text="Thank you so much for the kind words! Reviews like this make our week.",
          in_reply_to="Best team ever", author="Lena M."),
 ]
