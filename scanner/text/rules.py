@@ -24,8 +24,14 @@ from .analysis import STRONG_IDS, Person, Sentence, TextAnalysis
 from .lexicon import Lexicon, load_lexicon
 
 REQUIRED_FIELDS = ("id", "category", "severity", "message", "rationale", "remediation", "citation", "examples")
-PROMO_RE = re.compile(r"\b(special|sale|offer|promo|discount|deal|\d+% off|\$\d+|book (now|online|today|yours)|"
-                      r"gift cards?|runs through|this week only|happy hour)\b", re.I)
+PROMO_RE = re.compile(r"\b(special|sale|offer|promo|discount|deal|\d+% off|book (now|online|today|yours)|"
+                      r"gift cards?|runs through|this week only|happy hour)\b|"
+                      # price and availability answers (issue 10, item 3): "$12 per unit", "filler starts at $650"
+                      r"\$\s?\d|\bper (?:unit|syringe|session|vial|area|treatment|visit|month)\b|\b(?:starts?|starting) at\b|"
+                      r"\b(?:consults?|consultations?) (?:are|is) (?:always )?(?:free|complimentary)\b", re.I)
+# ...unless the sentence reports what this person bought or was charged ("you paid $400 for 20 units")
+OWN_PURCHASE_RE = re.compile(r"\byou(?:'d| had| have)?\s+(?:already\s+)?(?:paid|got|received|bought|purchased|used|were charged|"
+                             r"owe|spent)\b|\byour (?:balance|bill|invoice|account|credit|deposit|refund)\b", re.I)
 
 
 class RuleError(ValueError):
@@ -239,7 +245,8 @@ def persons_between(ctx: Ctx, start: int, end: int) -> list[Person]:
 
 
 def is_promo(s: Sentence) -> bool:
-    return bool(PROMO_RE.search(s.text))
+    """A promotion or a price/availability answer: general information, not about one person's care."""
+    return bool(PROMO_RE.search(s.text)) and not OWN_PURCHASE_RE.search(s.text)
 
 
 def addressees(ctx: Ctx) -> list[Person]:
