@@ -1,0 +1,42 @@
+"""The shipped scanner on new sentences for the kinds of wording the labeled sets' held-out runs missed (stop 16):
+appointments with someone else, a person's client status or visit frequency, staff credited with a result,
+account and visit details, advice without a drug, and the clean kinds beside them (price answers, open
+houses, general education, staff and giveaway shout-outs). No sentence is taken from a labeled set
+(tests/data/generalization_kinds.jsonl); they were written after reading the sets' misses, so they test the
+kind, not the held-out score."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from scanner import Item
+
+DATA = Path(__file__).resolve().parents[1] / "data" / "generalization_kinds.jsonl"
+CASES = [json.loads(line) for line in DATA.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def _wrong(text_scanner, cases):
+    wrong = []
+    for case in cases:
+        fields = {k: case[k] for k in ("text", "kind", "channel", "in_reply_to") if k in case}
+        result = text_scanner.scan(Item(id=case["id"], **fields))
+        if (result.verdict != "pass") != case["expected_violation"]:
+            wrong.append((case["id"], result.verdict, sorted({f.rule_id for f in result.findings})))
+    return wrong
+
+
+def test_kinds_get_the_right_verdict(text_scanner):
+    wrong = _wrong(text_scanner, CASES)
+    assert len(wrong) <= len(CASES) // 10, wrong
+
+
+def test_price_answers_to_a_customer_who_names_her_own_treatment_pass(text_scanner):
+    cases = [
+        {"id": "price1", "text": "Lip filler is $700 a syringe and the consult is complimentary.", "kind": "comment",
+         "in_reply_to": "how much is lip filler? I get one syringe twice a year", "expected_violation": False},
+        {"id": "price2", "text": "Laser hair removal starts at $99 per session for small areas!", "kind": "reply",
+         "in_reply_to": "What does laser cost? My underarms took 6 sessions last place", "expected_violation": False},
+        {"id": "bill", "text": "You paid $450 for your three sessions in May, Rhea.", "kind": "reply",
+         "in_reply_to": "Overpriced!", "expected_violation": True},
+    ]
+    assert _wrong(text_scanner, cases) == []
