@@ -29,9 +29,11 @@ PROMO_RE = re.compile(r"\b(special|sale|offer|promo|discount|deal|\d+% off|book 
                       # price and availability answers (issue 10, item 3): "$12 per unit", "filler starts at $650"
                       r"\$\s?\d|\bper (?:unit|syringe|session|vial|area|treatment|visit|month)\b|\b(?:starts?|starting) at\b|"
                       r"\b(?:consults?|consultations?) (?:are|is) (?:always )?(?:free|complimentary)\b", re.I)
-# ...unless the sentence reports what this person bought or was charged ("you paid $400 for 20 units")
+# ...unless the sentence reports what this person bought, was charged or had ("you paid $400 for 20 units", "your last
+# visit was the Platinum facial, it's $225 now")
 OWN_PURCHASE_RE = re.compile(r"\byou(?:'d| had| have)?\s+(?:already\s+)?(?:paid|got|received|bought|purchased|used|were charged|"
-                             r"owe|spent)\b|\byour (?:balance|bill|invoice|account|credit|deposit|refund)\b", re.I)
+                             r"owe|spent)\b|\byour (?:balance|bill|invoice|account|credit|deposit|refund|last|previous|usual|recent)\b",
+                             re.I)
 
 
 class RuleError(ValueError):
