@@ -64,6 +64,7 @@ ATTRIBUTION_RE = re.compile(  # the quote is bounded so a text full of apostroph
 GENERIC_QUANTIFIER_RE = re.compile(
     r"\b(?:some|many|most|any|all|every|certain)\s+(?:\w+\s+)?(?:people|clients|patients|medications|injectables|"
     r"treatments|fillers|providers|procedures|products|skin types|side effects|injections|women|men)\b", re.I)
+QUOTES = frozenset("'\"‘’“”«»")
 NOT_NAMES = {
     "thanks", "thank", "hi", "hello", "hey", "yes", "no", "ok", "okay", "haha", "ha", "wow", "omg", "aww",
     "great", "congrats", "congratulations", "sorry", "please", "welcome", "happy", "hope", "love", "so", "we",
@@ -176,6 +177,8 @@ class TextAnalyzer:
     analyzer: Any
     nlp: Any
     _generic_re: re.Pattern[str]
+    _not_names: set[str]
+    _ner_hygiene: bool
     _second_person: set[str]
     _treatment_re: re.Pattern[str]
     _celebrity_re: re.Pattern[str]
@@ -234,6 +237,9 @@ class TextAnalyzer:
         _offline_tldextract()
         self._celebrity_re = term_regex(list(self.lexicon.terms("celebrities")))
         self._treatment_re = term_regex([t for k in LABEL_OF_KEY for t in self.lexicon.terms(k)])
+        # words the statistical NER takes for people; with them, NER "people" that no name looks like are dropped
+        self._not_names = NOT_NAMES | set(self.lexicon.terms("not_names"))
+        self._ner_hygiene = bool(self.lexicon.terms("not_names"))
         self._generic_re = term_regex(list(self.lexicon.terms("generic_markers")))
         self._second_person = SECOND_PERSON | set(self.lexicon.terms("second_person_words"))  # e.g. Spanish "tu"
         roles = self.lexicon.alternation("staff_roles")
@@ -422,7 +428,7 @@ class TextAnalyzer:
             longest = max(longest, end - start)
 
         for e in entities:
-            if e.label == "PERSON" and len(e.text.strip()) > 1:
+            if e.label == "PERSON" and len(e.text.strip()) > 1 and self._could_be_a_name(text, e.start, e.end):
                 add(e.start, e.end, "name", "ner")
             elif e.label == "SOCIAL_HANDLE":
                 add(e.start, e.end, "handle", "handle")
@@ -430,7 +436,7 @@ class TextAnalyzer:
         schedule_lines: dict[int, bool] = {}  # line start -> the line reads as a schedule (checked once per line)
         for m in PROPN_PAIR_RE.finditer(text):  # "10:30 Jenna Marlow - Botox": a schedule line
             if not (m.start(1) in propn and m.start(2) in propn and not self._treatment_re.search(m.group(0))
-                    and m.group(1).lower() not in NOT_NAMES):
+                    and m.group(1).lower() not in self._not_names):
                 continue
             n = bisect.bisect_left(newlines, m.start())
             line_start = newlines[n - 1] + 1 if n else 0
@@ -441,7 +447,7 @@ class TextAnalyzer:
                 add(m.start(), m.end(), "name", "schedule")
         for m in CUE_NAME_RE.finditer(text):
             cue_name: str = m.group("name")
-            if cue_name.split()[0].lower() not in NOT_NAMES and not self._treatment_re.search(cue_name) and (
+            if cue_name.split()[0].lower() not in self._not_names and not self._treatment_re.search(cue_name) and (
                     " " in cue_name or m.start("name") in propn):
                 add(m.start("name"), m.end("name"), "name", "cue")
         for rx, reason in ((VOCATIVE_START_RE, "vocative"), (VOCATIVE_END_RE, "vocative"),
@@ -449,7 +455,7 @@ class TextAnalyzer:
             for m in rx.finditer(text):
                 word = m.group("name")
                 s = m.start("name")
-                if word.lower() in NOT_NAMES or self._treatment_re.fullmatch(word):
+                if word.lower() in self._not_names or self._treatment_re.fullmatch(word):
                     continue
                 is_author = author_first and (word.lower() == author_first.lower() or (
                     len(word) >= 3 and author_first.lower().startswith(word.lower())))
@@ -459,7 +465,7 @@ class TextAnalyzer:
         if author_first:
             for m in re.finditer(r"\b([A-Z][a-z]{2,20})\b", text):
                 w = m.group(1).lower()
-                if w == author_first.lower() or (len(w) >= 3 and author_first.lower().startswith(w) and w not in NOT_NAMES):
+                if w == author_first.lower() or (len(w) >= 3 and author_first.lower().startswith(w) and w not in self._not_names):
                     add(m.start(1), m.end(1), "name", "author")
         for m in ATTRIBUTION_RE.finditer(text):
             add(m.start("name"), m.end("name"), "handle" if m.group("name").startswith("@") else "name",
@@ -469,6 +475,20 @@ class TextAnalyzer:
         for p in persons:
             p.role = self._role(item, text, p, author_first, author_handle, reply_people, greeting)
         return persons
+
+    def _could_be_a_name(self, text: str, start: int, end: int) -> bool:
+        """False for what the statistical NER calls a person but no name looks like: a quoted term ('Brotox'),
+        digits ("MEN2"), a short acronym, a treatment word, or only words that are never names ("Patient Care").
+        On with the `not_names` vocabulary (lexicons.d)."""
+        if not self._ner_hygiene:
+            return True
+        span = text[start:end]
+        words = [w.strip(".'’-").lower() for w in re.findall(r"[\w'’.-]+", span)]
+        if text[start - 1:start] in QUOTES and text[end:end + 1] in QUOTES:
+            return False
+        if not words or any(ch.isdigit() for ch in span) or (len(words) == 1 and span.isupper() and len(span) <= 4):
+            return False
+        return not (all(w in self._not_names for w in words) or self._treatment_re.fullmatch(span.strip()))
 
     def _role(self, item: Item, text: str, p: Person, author_first: str | None, author_handle: str | None,
               reply_people: set[str], greeting: str | None) -> str:

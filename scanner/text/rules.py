@@ -137,6 +137,8 @@ class RulePack:
                 findings.extend(new)
                 if not second:
                     ctx.found |= {f.category for f in new if f.severity in (Severity.high, Severity.medium)}
+        if findings and fully_authorized(ctx):
+            findings = [f for f in findings if f.category not in COVERED_BY_AUTHORIZATION]
         norm = getattr(analysis, "normalized", None)
         if norm is not None and norm.origin is not None:  # offsets into the text as written, not as read
             findings = [_to_original(f, norm) for f in findings]
@@ -524,8 +526,9 @@ def _staff_receives_care(ctx: Ctx, p: Person, s: Sentence) -> bool:
         care = "|".join(ctx.lex.alternation(k) for k in ("procedures", "products", "body_areas", "visit_nouns"))
         ctx.cache["staff_care"] = re.compile(STAFF_CARE_RE.format(care=care), re.I)
     rest = ctx.a.text[p.start:s.end]
-    if ctx.cache["staff_care"].search(rest):
-        return True
+    m = ctx.cache["staff_care"].search(rest)
+    if m and not ("authorized_uses" in ctx.switches and m.group(0).lower().startswith("treated ")):
+        return True  # (with `authorized_uses`, "Paloma treated his glabella" is Paloma giving care, not receiving it)
     if "staff_care_more" not in ctx.switches:
         return False
     if "staff_care_more_re" not in ctx.cache:
@@ -759,15 +762,20 @@ class Feature:
     matched_by: str
 
 
-def worded_purposes(text: str) -> set[str]:
-    """The marketing uses the wording itself shows (before/after, case study, testimonial)."""
+def worded_purposes(text: str, stories: bool = False) -> set[str]:
+    """The marketing uses the wording itself shows (before/after, case study, testimonial); with `stories`
+    (`enables: [authorized_uses]`) a story in words is a case study and an emoji may sit between a quote and
+    its attribution."""
     purposes = set()
     if re.search(r"\bbefore\s*(?:&|and|/|\+|vs\.?)\s*after\b|\bweek \d+ vs\.? week \d+\b|\bswipe\b|"
                  r"\bresults? (?:are|is) in\b|\btransformation\b|\bglow[- ]up\b", text, re.I):
         purposes.add("before_after_photos")
-    if re.search(r"\bcase stud(?:y|ies)\b", text, re.I):
-        purposes.add("case_study")
-    if re.search(r"[\"“‘'][^\"”’']{8,2000}[\"”’']\s*(?:[—–~-]|--)\s*@?[A-Z]|\bsays\b", text):
+    if re.search(r"\bcase stud(?:y|ies)\b", text, re.I) or stories and re.search(
+            r"\bcase (?:example|report)\b|\bstory ?time\b|\b(?:her|his|their|a client's|a patient's) (?:story|journey)\b|"
+            r"\bclinical spotlight\b|\bfull write-?up\b", text, re.I):
+        purposes.add("case_study")  # a written treatment story (convention 4)
+    if re.search(r"[\"“‘'][^\"”’']{8,2000}[\"”’']\s*(?:[—–~-]|--)\s*@?[A-Z]|\bsays\b", text) or stories and re.search(
+            r"[\"“‘'«„][^\"”’'»“]{8,2000}[\"”’'»“]\s*(?:[^\w\s—–~-]{1,3}\s*)?(?:[—–~-]|--)\s*@?[A-Z]", text):
         purposes.add("testimonial")
     return purposes
 
@@ -776,7 +784,7 @@ def content_purposes(ctx: Ctx, person: Any | None = None) -> set[str]:
     """The uses a marketing item makes of a person it names: what the wording shows (name_in_marketing when
     nothing more), plus before/after photos when pictures are attached. A picture adds a use; it never
     replaces what the text does (a named post with any image attached still needs name_in_marketing)."""
-    purposes = set(_memo(ctx, "worded_purposes", lambda: worded_purposes(ctx.a.text)))  # once per item
+    purposes = set(_memo(ctx, "worded_purposes", lambda: worded_purposes(ctx.a.text, "authorized_uses" in ctx.switches)))
     if person is not None and getattr(person, "attribution", False):
         purposes.add("testimonial")
     purposes = purposes or {"name_in_marketing"}
@@ -817,7 +825,9 @@ def features(ctx: Ctx) -> list[Feature]:
             out.append(Feature(p.start, p.end, p.text, (), content_purposes(ctx, p), "text", p.kind))
             covered.update(range(p.start, p.end))
         for h in described_clients(ctx):
-            if covered.isdisjoint(range(h.start or 0, h.end or 0)):
+            appositive = "authorized_uses" in ctx.switches and not covered.isdisjoint(
+                range(max(0, (h.start or 0) - 4), h.start or 0))  # "Greg V., a 52-year-old trial attorney"
+            if covered.isdisjoint(range(h.start or 0, h.end or 0)) and not appositive:
                 out.append(Feature(h.start, h.end, h.evidence, (), content_purposes(ctx), "text", "description"))
         return out
     return _memo(ctx, "features", compute)
@@ -894,6 +904,19 @@ def feature_decisions(ctx: Ctx) -> list[tuple[Feature, Any]]:
             out.append((f, ctx.registry.check(list(f.patient_ids), f.purposes, ctx.item.channel, ctx.as_of)))
         return out
     return _memo(ctx, "decisions", compute)
+
+
+COVERED_BY_AUTHORIZATION = frozenset({"patient_identifier", "relationship_confirmation", "treatment_disclosure"})
+
+
+def fully_authorized(ctx: Ctx) -> bool:
+    """Marketing whose every featured person has a valid authorization for this use and channel: the names and
+    treatments in it are permitted, whichever rule noticed them (corpus convention 5). Needs
+    `enables: [authorized_uses]`."""
+    if "authorized_uses" not in ctx.switches or not _marketing(ctx):
+        return False
+    decisions = feature_decisions(ctx)
+    return bool(decisions) and all(d is not None and d.ok for _, d in decisions)
 
 
 def unauthorized_features(ctx: Ctx) -> list[tuple[Feature, Any]]:
