@@ -40,3 +40,23 @@ def test_price_answers_to_a_customer_who_names_her_own_treatment_pass(text_scann
          "in_reply_to": "Overpriced!", "expected_violation": True},
     ]
     assert _wrong(text_scanner, cases) == []
+
+
+def test_authorized_marketing_uses_pass_and_other_uses_still_block(text_scanner):
+    """Convention 5 with the example registry: Lionel M. authorized a case study everywhere, Bea S. a testimonial
+    and photos on instagram only."""
+    story = ("Story time: how Lionel M., a 61-year-old retired pilot, smoothed his forehead lines in two visits. "
+             "Full write-up on our blog!")
+    quote = "«Por fin me veo descansada.» ✨ — Bea S., after 3 IPL sessions"
+    cases = [
+        {"id": "story", "text": story, "kind": "post", "channel": "facebook", "expected_violation": False},
+        {"id": "quote-ig", "text": quote, "kind": "post", "channel": "instagram", "expected_violation": False},
+        {"id": "quote-tiktok", "text": quote, "kind": "post", "channel": "tiktok", "expected_violation": True},
+        {"id": "lionel-quote", "text": "'Best decision I ever made.' — Lionel M.", "kind": "post", "channel": "facebook",
+         "expected_violation": True},
+        {"id": "men", "text": "Men's facials are 20% off all June 🧔 Swipe for the menu!", "kind": "post",
+         "channel": "instagram", "expected_violation": False},
+        {"id": "staff-gives-care", "text": "Our PA Renata Diaz treated his frown lines in ten minutes. Case study: "
+         "Lionel M., 61, retired pilot.", "kind": "post", "channel": "website", "expected_violation": False},
+    ]
+    assert _wrong(text_scanner, cases) == []
