@@ -64,6 +64,9 @@ ATTRIBUTION_RE = re.compile(  # the quote is bounded so a text full of apostroph
 GENERIC_QUANTIFIER_RE = re.compile(
     r"\b(?:some|many|most|any|all|every|certain)\s+(?:\w+\s+)?(?:people|clients|patients|medications|injectables|"
     r"treatments|fillers|providers|procedures|products|skin types|side effects|injections|women|men)\b", re.I)
+OWN_CARE_RE = re.compile(r"\byour\s+(?:\w+\s+)?(?:appointment|appt|visit|session|treatment|touch-?up|follow-?up|"
+                         r"results?|dose|package)s?\b|\byou(?:'ve| have| had|'re| are| were)?\s+(?:\w+\s+)?"
+                         r"(?:came|come in|had|got|did|started|finished|booked|been (?:in|here|coming))\b", re.I)
 QUOTES = frozenset("'\"‘’“”«»")
 NOT_NAMES = {
     "thanks", "thank", "hi", "hello", "hey", "yes", "no", "ok", "okay", "haha", "ha", "wow", "omg", "aww",
@@ -371,8 +374,9 @@ class TextAnalyzer:
             s_text = sent.text
             has_2p = any(t.lower_ in self._second_person for t in sent)
             generic = bool(self._generic_re.search(s_text) or GENERIC_QUANTIFIER_RE.search(s_text))
-            if generic and re.search(rf"\byour\s+(?:\w+\s+)?(?:{self._treatment_re.pattern})", s_text, re.I):
-                generic = False  # "your lips" makes it about one person even with "usually"
+            if generic and (re.search(rf"\byour\s+(?:\w+\s+)?(?!skin\b)(?:{self._treatment_re.pattern})", s_text, re.I)
+                            or OWN_CARE_RE.search(s_text)):
+                generic = False  # "your lips", "you came in" make it about one person even with "usually"
             out.append(Sentence(sent.start_char, sent.end_char, s_text, has_2p, generic, list(sent)))
         return out
 

@@ -60,3 +60,20 @@ def test_authorized_marketing_uses_pass_and_other_uses_still_block(text_scanner)
          "Lionel M., 61, retired pilot.", "kind": "post", "channel": "website", "expected_violation": False},
     ]
     assert _wrong(text_scanner, cases) == []
+
+
+def test_education_answering_someone_who_told_her_own_story_passes(text_scanner):
+    """General information stays clean when the asker wrote about herself; the same words about her care do not."""
+    cases = [
+        {"id": "edu1", "text": "Great question! Rosacea is really common and there are several options, from creams to "
+         "lasers. A consult is the best place to talk it through.", "kind": "comment",
+         "in_reply_to": "Do you treat rosacea? Mine flares every winter", "expected_violation": False},
+        {"id": "edu2", "text": "Swelling after lip filler usually settles within a week or two; if anything worries you, "
+         "call the injector who treated you.", "kind": "comment",
+         "in_reply_to": "my lips are still puffy from my filler lol is that just me", "expected_violation": False},
+        {"id": "own1", "text": "Your swelling usually settles by day five, Nora, so keep icing tonight.", "kind": "comment",
+         "in_reply_to": "my lips are still puffy from my filler", "expected_violation": True},
+        {"id": "own2", "text": "You usually come in every three months, so you're due, Lou!", "kind": "reply",
+         "in_reply_to": "Need my fix soon", "expected_violation": True},
+    ]
+    assert _wrong(text_scanner, cases) == []
