@@ -517,14 +517,16 @@ def _authorized_in_comment(ctx: Ctx, p: Person) -> bool:
 STAFF_CARE_RE = (r"\b(?:her|his|their) own\b|\b(?:got|had|gets|received|tried|did|finished|started|treated)\s+(?:her|his|their)\s+"
                  r"(?:first\s+|own\s+|last\s+|latest\s+)?(?:[\w-]+\s+){{0,2}}?(?:{care})\b|\b(?:treated|injected|treating)\s+our own\b|"
                  r"\b(?:sat|was|is|hopped) in (?:the|my|her|his|our) chair\b|['’]s (?:own )?(?:results|transformation|glow-up|journey|"
-                 r"before (?:and|&) after|treatment|session)\b|\b(?:on|in) (?:the |our )?(?:treatment )?(?:table|chair)\b")
+                 r"before (?:and|&) after|treatment|session)\b|\b(?:on|in) (?:the |our )?(?:treatment )?(?:table|chair)\b|"
+                 r"\b(?:tried|got|had|received)\s+(?:a |an |some |her first |his first |their first )?(?:{treatments})\b")
 
 
 def _staff_receives_care(ctx: Ctx, p: Person, s: Sentence) -> bool:
     """A staff member described as receiving care in her own sentence ("our injector Maya got her lips done")."""
     if "staff_care" not in ctx.cache:
         care = "|".join(ctx.lex.alternation(k) for k in ("procedures", "products", "body_areas", "visit_nouns"))
-        ctx.cache["staff_care"] = re.compile(STAFF_CARE_RE.format(care=care), re.I)
+        treatments = "|".join(ctx.lex.alternation(k) for k in ("procedures", "products"))
+        ctx.cache["staff_care"] = re.compile(STAFF_CARE_RE.format(care=care, treatments=treatments), re.I)
     rest = ctx.a.text[p.start:s.end]
     m = ctx.cache["staff_care"].search(rest)
     if m and not ("authorized_uses" in ctx.switches and m.group(0).lower().startswith("treated ")):
