@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import csv
 import io
+import itertools
 import json
 import logging
 import sys
@@ -232,12 +233,13 @@ def cmd_batch(args: argparse.Namespace) -> int:
                desc="scanning", mininterval=0.5)
     from ..pipeline.engine import scan_parallel
 
+    scanned = scan_parallel(scanner, items, workers=args.workers)  # one pool for the whole batch, started lazily
     try:
         writer = ResultWriter(out, args.format, scanner, args.file)
         for start in range(0, len(items), BATCH_CHUNK):
             chunk = items[start:start + BATCH_CHUNK]
             results = []
-            for res in scan_parallel(scanner, chunk, workers=args.workers):
+            for res in itertools.islice(scanned, len(chunk)):
                 results.append(res)
                 bar.update(1)
             store.save_results(run, list(zip(chunk, results, strict=True)), source="cli")
@@ -251,6 +253,7 @@ def cmd_batch(args: argparse.Namespace) -> int:
         store.finish_run(run, {**counts, "error": "stopped before the end"}, status="failed")
         raise
     finally:
+        scanned.close()  # stops the workers if the batch ended early
         bar.close()
         if args.output:
             out.close()

@@ -6,7 +6,7 @@ items with one spaCy `nlp.pipe` pass (and worker processes when asked).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date
 
@@ -132,8 +132,15 @@ def _worker_scan(chunk: list[Item]) -> list[ScanResult]:
     return list(_WORKER.scan_many(chunk))
 
 
-def scan_parallel(scanner: Scanner, items: list[Item], workers: int = 0, chunk: int = 32) -> Iterator[ScanResult]:
-    """Scan in order on several cores: forked workers share the loaded models (copy-on-write)."""
+def scan_parallel(scanner: Scanner, items: list[Item], workers: int = 0,
+                  chunk: int = 32) -> Generator[ScanResult, None, None]:
+    """Scan in order on several cores: forked workers share the loaded models (copy-on-write).
+
+    One pool for the whole list (a caller that stores results as they come consumes this lazily), so no core
+    waits at a chunk boundary. The loaded models are moved out of the garbage collector's reach first
+    (`gc.freeze`): a collection in a worker would otherwise write to every page that holds them and undo
+    the sharing."""
+    import gc
     import multiprocessing as mp
     import os
 
@@ -144,7 +151,12 @@ def scan_parallel(scanner: Scanner, items: list[Item], workers: int = 0, chunk: 
         return
     _WORKER = scanner
     chunks = [items[i:i + chunk] for i in range(0, len(items), chunk)]
-    with mp.get_context("fork").Pool(n) as pool:
-        for results in pool.imap(_worker_scan, chunks):
-            yield from results
-    _WORKER = None
+    gc.collect()
+    gc.freeze()
+    try:
+        with mp.get_context("fork").Pool(min(n, len(chunks))) as pool:
+            for results in pool.imap(_worker_scan, chunks):
+                yield from results
+    finally:
+        gc.unfreeze()
+        _WORKER = None
