@@ -6,11 +6,18 @@ import stat
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import yaml
 
 PACKAGE_ROOT = Path(__file__).resolve().parents[1]  # scanner/ (this file is scanner/core/config.py)
 PROJECT_ROOT = PACKAGE_ROOT.parent
+
+
+def read_yaml(raw: str | bytes) -> Any:
+    """A shipped YAML file (rule packs, vocabulary, reply templates) through libyaml when PyYAML has it: the
+    same data as `yaml.safe_load`, about ten times faster (the rule packs are ~100 kB, read on every start)."""
+    return yaml.load(raw, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # noqa: S506 - a safe loader
 
 
 def home() -> Path:
