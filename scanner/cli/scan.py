@@ -207,6 +207,7 @@ def cmd_batch(args: argparse.Namespace) -> int:
     the output) every chunk it finished, and the next start marks it failed (Store.fail_interrupted_runs)."""
     from tqdm import tqdm
 
+    from ..core.config import one_compute_thread
     from .errors import UsageError
 
     if args.file != "-" and not Path(args.file).is_file():
@@ -221,6 +222,7 @@ def cmd_batch(args: argparse.Namespace) -> int:
             items.append(item)
     if not args.no_progress and items:
         print(f"medspa-scan: loading models… ({len(items)} item(s) to check)", file=sys.stderr, flush=True)
+    one_compute_thread()  # the batch runs one worker per core
     store, scanner = _load_scanner(args.as_of)
     try:
         out = open(args.output, "w", encoding="utf-8", newline="") if args.output else sys.stdout  # noqa: SIM115
