@@ -66,6 +66,15 @@ class Scanner:
         return Registry(store)
 
     # -- scanning ---------------------------------------------------------------------------------
+    def warm_up(self) -> None:
+        """Scan a made-up reply and drop the result: what the stages set up on first use (Presidio's
+        patterns, the web-suffix list, phone-number metadata, the rules' regex cache) is set up now. Before
+        forking workers this costs the time once instead of once in every worker."""
+        self.scan(Item(id="warm-up", kind="reply", channel="google", author="Jane D.",
+                       in_reply_to="Dr. Kim did my Botox last week, so happy! Call me Jane.",
+                       text="Thanks Jane! Ice the area, skip the gym until Monday and call 555-201-3344 or "
+                            "book at https://example.com/book (jane@example.com) for your touch-up on May 3."))
+
     def scan(self, item: Item) -> ScanResult:
         return next(iter(self.scan_many([item])))
 
@@ -149,6 +158,7 @@ def scan_parallel(scanner: Scanner, items: list[Item], workers: int = 0,
     if n <= 1 or len(items) < 4 * chunk or "fork" not in mp.get_all_start_methods():
         yield from scanner.scan_many(items)
         return
+    scanner.warm_up()
     _WORKER = scanner
     chunks = [items[i:i + chunk] for i in range(0, len(items), chunk)]
     gc.collect()
