@@ -29,6 +29,7 @@ US_RECOGNIZERS = {
     "UsSsnRecognizer", "SpacyRecognizer",
 }
 PARSE_BATCH = 64  # texts per spaCy minibatch (the parses are the same as one text at a time, and faster)
+PARSE_CHARS = 200_000  # ...but fewer when the texts are long, so a minibatch's arrays stay small
 PRESIDIO_PART = 4000  # characters of whole sentences Presidio analyses at a time (see _presidio_parts)
 STRONG_IDS = {"US_SSN", "CREDIT_CARD", "US_PASSPORT", "US_ITIN", "MEDICAL_LICENSE", "US_BANK_NUMBER"}
 VISIT_DATE_RE = (r"\b(?:(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.?\s+\d{1,2}(?:st|nd|rd|th)?"
@@ -161,6 +162,11 @@ class TextAnalysis:
         return None if i is None else self.sentences[i]
 
 
+def _batch(texts: list[str]) -> int:
+    """Texts per spaCy minibatch: PARSE_BATCH, fewer when the longest would make a batch over PARSE_CHARS."""
+    return max(1, min(PARSE_BATCH, PARSE_CHARS // max([1, *(len(t) for t in texts)])))
+
+
 def _first_name(author: str | None) -> str | None:
     if not author:
         return None
@@ -277,8 +283,8 @@ class TextAnalyzer:
         t0 = time.monotonic()
         norms = [normalize(it.text) for it in items]
         items = [self._readable(it, n) for it, n in zip(items, norms, strict=True)]
-        arts = [pair[1] for pair in self.nlp_engine.process_batch([it.text for it in items], language="en",
-                                                                  batch_size=PARSE_BATCH)]
+        texts = [it.text for it in items]
+        arts = [pair[1] for pair in self.nlp_engine.process_batch(texts, language="en", batch_size=_batch(texts))]
         reply_docs = self._reply_docs([it.in_reply_to or "" for it in items])
         sizes = [len(it.text) + len(it.in_reply_to or "") for it in items]
         per_char = (time.monotonic() - t0) / (sum(sizes) or 1)
@@ -291,7 +297,8 @@ class TextAnalyzer:
     def _reply_docs(self, replies: list[str]) -> list[Any]:
         """The reviews answered, through the named-entity recognizer only (their names are all that is read);
         an item that answers nothing gets an empty doc without a pass through the model."""
-        parsed = iter(self.nlp.pipe([r for r in replies if r], disable=self._reply_skip, batch_size=PARSE_BATCH))
+        present = [r for r in replies if r]
+        parsed = iter(self.nlp.pipe(present, disable=self._reply_skip, batch_size=_batch(present)))
         return [next(parsed) if r else self.nlp.make_doc("") for r in replies]
 
     @staticmethod
