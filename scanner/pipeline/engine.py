@@ -161,7 +161,6 @@ def scan_parallel(scanner: Scanner, items: list[Item], workers: int = 0,
     scanner.warm_up()
     _WORKER = scanner
     chunks = [items[i:i + chunk] for i in range(0, len(items), chunk)]
-    gc.collect()
     gc.freeze()
     try:
         with mp.get_context("fork").Pool(min(n, len(chunks))) as pool:
