@@ -1,6 +1,7 @@
 """Whole-process speed of `medspa-scan batch` against a plain Presidio loop on the same texts, in one run.
 
-Both start cold as separate processes (model loading included) and are interleaved, three rounds each.
+Both start cold as separate processes (model loading included) and are interleaved, three rounds each;
+CPU is user + system time of the process and its workers (steadier than wall time on a shared machine).
 The scanner's figure includes the learned layer, the rules, the store and the output; the plain loop is
 `AnalyzerEngine.analyze` (spaCy en_core_web_sm, default recognizers) on each text in one process.
 
@@ -73,6 +74,7 @@ def main() -> None:
                 "-o", str(work / "out.jsonl")]
     plain_cmd = [sys.executable, "-c", PLAIN, str(items), spacy_model()]
     scan, plain = [], []
+    load_before = os.getloadavg()[0]
     for _ in range(a.rounds):
         scan.append(timed(scan_cmd, env))
         plain.append(timed(plain_cmd, env))
@@ -82,6 +84,8 @@ def main() -> None:
     print(f"  medspa-scan batch     {sw:6.1f} s wall  {sc:6.1f} s CPU")
     print(f"  plain Presidio loop   {pw:6.1f} s wall  {pc:6.1f} s CPU")
     print(f"  ratio scanner / plain {sw / pw:6.2f} wall  {sc / pc:6.2f} CPU")
+    print(f"  ({os.cpu_count()} cores; load average {load_before:.1f} before, {os.getloadavg()[0]:.1f} after: "
+          "a load near or above the core count means other work shared the machine and the wall figures with it)")
 
 
 if __name__ == "__main__":

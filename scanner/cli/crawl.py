@@ -78,9 +78,11 @@ def cmd_crawl(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         raise UsageError(str(exc)) from None
 
+    from ..core.config import one_compute_thread
     from ..core.store import Store
     from ..pipeline.engine import Scanner
 
+    one_compute_thread()  # the scan runs one worker per core
     store = Store()
     scanner = Scanner(store=store)
     bar = _Bar(disabled=args.no_progress)

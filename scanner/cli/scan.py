@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import csv
 import io
+import itertools
 import json
 import logging
 import sys
@@ -206,6 +207,7 @@ def cmd_batch(args: argparse.Namespace) -> int:
     the output) every chunk it finished, and the next start marks it failed (Store.fail_interrupted_runs)."""
     from tqdm import tqdm
 
+    from ..core.config import one_compute_thread
     from .errors import UsageError
 
     if args.file != "-" and not Path(args.file).is_file():
@@ -220,6 +222,7 @@ def cmd_batch(args: argparse.Namespace) -> int:
             items.append(item)
     if not args.no_progress and items:
         print(f"medspa-scan: loading models… ({len(items)} item(s) to check)", file=sys.stderr, flush=True)
+    one_compute_thread()  # the batch runs one worker per core
     store, scanner = _load_scanner(args.as_of)
     try:
         out = open(args.output, "w", encoding="utf-8", newline="") if args.output else sys.stdout  # noqa: SIM115
@@ -232,12 +235,13 @@ def cmd_batch(args: argparse.Namespace) -> int:
                desc="scanning", mininterval=0.5)
     from ..pipeline.engine import scan_parallel
 
+    scanned = scan_parallel(scanner, items, workers=args.workers)  # one pool for the whole batch, started lazily
     try:
         writer = ResultWriter(out, args.format, scanner, args.file)
         for start in range(0, len(items), BATCH_CHUNK):
             chunk = items[start:start + BATCH_CHUNK]
             results = []
-            for res in scan_parallel(scanner, chunk, workers=args.workers):
+            for res in itertools.islice(scanned, len(chunk)):
                 results.append(res)
                 bar.update(1)
             store.save_results(run, list(zip(chunk, results, strict=True)), source="cli")
@@ -251,6 +255,7 @@ def cmd_batch(args: argparse.Namespace) -> int:
         store.finish_run(run, {**counts, "error": "stopped before the end"}, status="failed")
         raise
     finally:
+        scanned.close()  # stops the workers if the batch ended early
         bar.close()
         if args.output:
             out.close()

@@ -7,8 +7,6 @@ import json
 import os
 from typing import Any
 
-THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_NUM_THREADS")
-
 
 def _positive(value: str) -> int:
     try:
@@ -75,6 +73,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from ..api.app import Settings
+    from ..core import config
     from .errors import UsageError
 
     # settings travel to the worker processes through the environment
@@ -90,8 +89,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     _check_port(args.host, args.port)  # before loading the models, not after
     # one compute thread per worker process: the workers already use the cores, extra BLAS/OpenMP
     # threads only contend with them (the workers inherit this environment)
-    for var in THREAD_VARS:
-        os.environ.setdefault(var, "1")
+    config.one_compute_thread()
     print(f"medspa-scan API on http://{args.host}:{args.port} (OpenAPI document at /openapi.json); "
           f"{settings.workers} scan worker(s), {settings.rate_per_minute} requests a minute per key; "
           "Ctrl-C to stop", flush=True)

@@ -259,7 +259,7 @@ class Store:
         submitted_by: str = "",
     ) -> list[int]:
         """Store scanned items with their findings; returns the stored row ids."""
-        ids: list[int] = []
+        rows: list[StoredItem] = []
         with self.session() as s:
             for item, result in pairs:
                 row = StoredItem(
@@ -284,9 +284,9 @@ class Store:
                     for f in result.findings
                 ]
                 s.add(row)
-                s.flush()
-                ids.append(row.id)
-        return ids
+                rows.append(row)
+            s.flush()  # one flush: the inserts go out in batches, ids in the order the rows were added
+            return [row.id for row in rows]
 
     def latest_hash(self, item_id: str, source: str) -> tuple[str, str] | None:
         """(content_hash, rule_pack) of the newest stored copy of an item from a source."""

@@ -6,7 +6,7 @@ items with one spaCy `nlp.pipe` pass (and worker processes when asked).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date
 
@@ -66,6 +66,15 @@ class Scanner:
         return Registry(store)
 
     # -- scanning ---------------------------------------------------------------------------------
+    def warm_up(self) -> None:
+        """Scan a made-up reply and drop the result: what the stages set up on first use (Presidio's
+        patterns, the web-suffix list, phone-number metadata, the rules' regex cache) is set up now. Before
+        forking workers this costs the time once instead of once in every worker."""
+        self.scan(Item(id="warm-up", kind="reply", channel="google", author="Jane D.",
+                       in_reply_to="Dr. Kim did my Botox last week, so happy! Call me Jane.",
+                       text="Thanks Jane! Ice the area, skip the gym until Monday and call 555-201-3344 or "
+                            "book at https://example.com/book (jane@example.com) for your touch-up on May 3."))
+
     def scan(self, item: Item) -> ScanResult:
         return next(iter(self.scan_many([item])))
 
@@ -132,8 +141,15 @@ def _worker_scan(chunk: list[Item]) -> list[ScanResult]:
     return list(_WORKER.scan_many(chunk))
 
 
-def scan_parallel(scanner: Scanner, items: list[Item], workers: int = 0, chunk: int = 32) -> Iterator[ScanResult]:
-    """Scan in order on several cores: forked workers share the loaded models (copy-on-write)."""
+def scan_parallel(scanner: Scanner, items: list[Item], workers: int = 0,
+                  chunk: int = 32) -> Generator[ScanResult, None, None]:
+    """Scan in order on several cores: forked workers share the loaded models (copy-on-write).
+
+    One pool for the whole list (a caller that stores results as they come consumes this lazily), so no core
+    waits at a chunk boundary. The loaded models are moved out of the garbage collector's reach first
+    (`gc.freeze`): a collection in a worker would otherwise write to every page that holds them and undo
+    the sharing."""
+    import gc
     import multiprocessing as mp
     import os
 
@@ -142,9 +158,14 @@ def scan_parallel(scanner: Scanner, items: list[Item], workers: int = 0, chunk: 
     if n <= 1 or len(items) < 4 * chunk or "fork" not in mp.get_all_start_methods():
         yield from scanner.scan_many(items)
         return
+    scanner.warm_up()
     _WORKER = scanner
     chunks = [items[i:i + chunk] for i in range(0, len(items), chunk)]
-    with mp.get_context("fork").Pool(n) as pool:
-        for results in pool.imap(_worker_scan, chunks):
-            yield from results
-    _WORKER = None
+    gc.freeze()
+    try:
+        with mp.get_context("fork").Pool(min(n, len(chunks))) as pool:
+            for results in pool.imap(_worker_scan, chunks):
+                yield from results
+    finally:
+        gc.unfreeze()
+        _WORKER = None

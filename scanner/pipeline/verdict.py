@@ -10,9 +10,7 @@ import re
 from collections.abc import Callable
 from functools import cache
 
-import yaml
-
-from ..core.config import SpaProfile, rules_dir
+from ..core.config import SpaProfile, read_yaml, rules_dir
 from ..core.models import SEVERITY_RANK, Finding, Item
 
 NEGATIVE_RE = re.compile(
@@ -37,7 +35,7 @@ def consolidate(findings: list[Finding]) -> list[Finding]:
 
 @cache
 def _templates() -> dict[str, list[str]]:
-    return yaml.safe_load((rules_dir() / "replies.yaml").read_text(encoding="utf-8"))
+    return read_yaml((rules_dir() / "replies.yaml").read_text(encoding="utf-8"))
 
 
 def tone(item: Item) -> str:

@@ -28,6 +28,8 @@ US_RECOGNIZERS = {
     "PhoneRecognizer", "UrlRecognizer", "UsBankRecognizer", "UsItinRecognizer", "UsPassportRecognizer",
     "UsSsnRecognizer", "SpacyRecognizer",
 }
+PARSE_BATCH = 64  # texts per spaCy minibatch (the parses are the same as one text at a time, and faster)
+PARSE_CHARS = 200_000  # ...but fewer when the texts are long, so a minibatch's arrays stay small
 PRESIDIO_PART = 4000  # characters of whole sentences Presidio analyses at a time (see _presidio_parts)
 STRONG_IDS = {"US_SSN", "CREDIT_CARD", "US_PASSPORT", "US_ITIN", "MEDICAL_LICENSE", "US_BANK_NUMBER"}
 VISIT_DATE_RE = (r"\b(?:(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.?\s+\d{1,2}(?:st|nd|rd|th)?"
@@ -164,6 +166,11 @@ class TextAnalysis:
         return None if i is None else self.sentences[i]
 
 
+def _batch(texts: list[str]) -> int:
+    """Texts per spaCy minibatch: PARSE_BATCH, fewer when the longest would make a batch over PARSE_CHARS."""
+    return max(1, min(PARSE_BATCH, PARSE_CHARS // max([1, *(len(t) for t in texts)])))
+
+
 def _first_name(author: str | None) -> str | None:
     if not author:
         return None
@@ -191,6 +198,7 @@ class TextAnalyzer:
     _spa_handles: set[str]
     _spa_names: set[str]
     _staff_names: set[str]
+    _reply_skip: list[str]
 
     def __init__(self, profile: config.SpaProfile | None = None, model: str | None = None):
         from presidio_analyzer import AnalyzerEngine, Pattern, PatternRecognizer, RecognizerRegistry
@@ -212,6 +220,7 @@ class TextAnalyzer:
         self.nlp = self.nlp_engine.nlp["en"]
         if "lemmatizer" in self.nlp.pipe_names:
             self.nlp.disable_pipe("lemmatizer")  # no rule reads lemmas; saves a pipeline step per text
+        self._reply_skip = self._all_but_ner(self.nlp)
         registry = RecognizerRegistry(supported_languages=["en"])
         registry.load_predefined_recognizers(languages=["en"], nlp_engine=self.nlp_engine)
         for rec in list(registry.recognizers):
@@ -263,6 +272,16 @@ class TextAnalyzer:
         self._staff_names = {n.lower() for s in self.profile.staff for n in (s, s.split()[0]) if n}
         self._spa_handles = {h.lower() for h in self.profile.handles}
 
+    @staticmethod
+    def _all_but_ner(nlp: Any) -> list[str]:
+        """The pipes a names-only pass can skip: all but `ner` and the shared `tok2vec` when `ner` listens to it
+        (en_core_web_sm's `ner` embeds the words itself, so the shared one only feeds the tagger and parser)."""
+        keep = {"ner"}
+        for name in nlp.pipe_names:
+            if "ner" in getattr(nlp.get_pipe(name), "listening_components", ()):
+                keep.add(name)
+        return [name for name in nlp.pipe_names if name not in keep]
+
     # -- public ---------------------------------------------------------------------------------
     def analyze_items(self, items: list[Item]) -> list[TextAnalysis]:
         """One full parse per text; the reviews being answered only need names (NER), so they skip the parser.
@@ -273,9 +292,9 @@ class TextAnalyzer:
         t0 = time.monotonic()
         norms = [normalize(it.text) for it in items]
         items = [self._readable(it, n) for it, n in zip(items, norms, strict=True)]
-        arts = [pair[1] for pair in self.nlp_engine.process_batch([it.text for it in items], language="en")]
-        replies = [it.in_reply_to or "" for it in items]
-        reply_docs = list(self.nlp.pipe(replies, disable=["parser", "tagger", "attribute_ruler"]))
+        texts = [it.text for it in items]
+        arts = [pair[1] for pair in self.nlp_engine.process_batch(texts, language="en", batch_size=_batch(texts))]
+        reply_docs = self._reply_docs([it.in_reply_to or "" for it in items])
         sizes = [len(it.text) + len(it.in_reply_to or "") for it in items]
         per_char = (time.monotonic() - t0) / (sum(sizes) or 1)
         out = [self._analyze(it, art, doc, Deadline.start(spent=per_char * n))
@@ -283,6 +302,13 @@ class TextAnalyzer:
         for analysis, norm in zip(out, norms, strict=True):
             analysis.normalized = norm
         return out
+
+    def _reply_docs(self, replies: list[str]) -> list[Any]:
+        """The reviews answered, through the named-entity recognizer only (their names are all that is read);
+        an item that answers nothing gets an empty doc without a pass through the model."""
+        present = [r for r in replies if r]
+        parsed = iter(self.nlp.pipe(present, disable=self._reply_skip, batch_size=_batch(present)))
+        return [next(parsed) if r else self.nlp.make_doc("") for r in replies]
 
     @staticmethod
     def _readable(item: Item, norm: Normalized) -> Item:

@@ -6,9 +6,7 @@ from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 
-import yaml
-
-from ..core.config import fitted_on_holdout, rules_dir
+from ..core.config import fitted_on_holdout, read_yaml, rules_dir
 
 TREATMENT_LABELS = ("PROCEDURE", "PRODUCT", "MEDICATION", "CONDITION", "BODY_AREA")
 LABEL_OF_KEY = {
@@ -57,7 +55,7 @@ def _vocabulary_files(root: Path) -> list[Path]:
 def load_lexicon() -> Lexicon:
     words: dict[str, list[str]] = {}
     for path in _vocabulary_files(rules_dir()):
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        data = read_yaml(path.read_text(encoding="utf-8")) or {}
         if fitted_on_holdout(data):
             continue
         for key, terms in data.items():

@@ -16,9 +16,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from ..core.config import SpaProfile, fitted_on_holdout, rules_dir
+from ..core.config import SpaProfile, fitted_on_holdout, read_yaml, rules_dir
 from ..core.models import Finding, Item, Severity
 from .analysis import STRONG_IDS, Person, Sentence, TextAnalysis
 from .lexicon import Lexicon, load_lexicon
@@ -183,7 +181,7 @@ def load_rule_pack(root: Path | None = None) -> RulePack:
     for path in _rule_files(root):
         raw = path.read_bytes()
         digest.update(raw)
-        data = yaml.safe_load(raw) or {}
+        data = read_yaml(raw) or {}
         versions.append(str(data.get("version", "0")))
         for i, r in enumerate(data.get("rules", [])):
             if fitted_on_holdout(r):
