@@ -30,7 +30,8 @@ def consolidate(findings: list[Finding]) -> list[Finding]:
             continue
         seen.add(key)
         out.append(f)
-    return sorted(out, key=lambda f: (-SEVERITY_RANK[f.severity.value], f.start if f.start is not None else -1))
+    return sorted(out, key=lambda f: (-SEVERITY_RANK[f.severity.value], f.start if f.start is not None else -1,
+                                      f.end if f.end is not None else -1, f.rule_id, f.evidence))  # same order every run
 
 
 @cache

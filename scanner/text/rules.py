@@ -19,7 +19,7 @@ from typing import Any
 from ..core.config import SpaProfile, fitted_on_holdout, read_yaml, rules_dir
 from ..core.models import Finding, Item, Severity
 from .analysis import STRONG_IDS, Person, Sentence, TextAnalysis
-from .lexicon import Lexicon, load_lexicon
+from .lexicon import TREATMENT_LABELS, Lexicon, load_lexicon
 
 REQUIRED_FIELDS = ("id", "category", "severity", "message", "rationale", "remediation", "citation", "examples")
 PROMO_RE = re.compile(r"\b(special|sale|offer|promo|discount|deal|\d+% off|book (now|online|today|yours)|"
@@ -295,7 +295,9 @@ def _answers_own_situation(ctx: Ctx) -> bool:
 
 
 def _dedupe_terms(ctx: Ctx, labels: tuple[str, ...]) -> list:
-    terms = sorted((t for t in ctx.a.treatment_terms if t.label in labels), key=lambda t: (t.start, -(t.end - t.start)))
+    # a term listed under two keys keeps the first label in TREATMENT_LABELS order, whatever order Presidio returned
+    terms = sorted((t for t in ctx.a.treatment_terms if t.label in labels),
+                   key=lambda t: (t.start, -(t.end - t.start), TREATMENT_LABELS.index(t.label)))
     out: list = []
     for t in terms:
         if out and t.start < out[-1].end:
