@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from scanner import Item
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "generalization_kinds.jsonl"
@@ -30,50 +32,52 @@ def test_kinds_get_the_right_verdict(text_scanner):
     assert len(wrong) <= len(CASES) // 10, wrong
 
 
-def test_price_answers_to_a_customer_who_names_her_own_treatment_pass(text_scanner):
-    cases = [
-        {"id": "price1", "text": "Lip filler is $700 a syringe and the consult is complimentary.", "kind": "comment",
-         "in_reply_to": "how much is lip filler? I get one syringe twice a year", "expected_violation": False},
-        {"id": "price2", "text": "Laser hair removal starts at $99 per session for small areas!", "kind": "reply",
-         "in_reply_to": "What does laser cost? My underarms took 6 sessions last place", "expected_violation": False},
-        {"id": "bill", "text": "You paid $450 for your three sessions in May, Rhea.", "kind": "reply",
-         "in_reply_to": "Overpriced!", "expected_violation": True},
-    ]
-    assert _wrong(text_scanner, cases) == []
+def _case(case_id: str, text: str, kind: str, violation: bool, channel: str = "google", reply: str | None = None) -> dict:
+    case = {"id": case_id, "text": text, "kind": kind, "channel": channel, "expected_violation": violation}
+    if reply:
+        case["in_reply_to"] = reply
+    return case
 
 
-def test_authorized_marketing_uses_pass_and_other_uses_still_block(text_scanner):
-    """Convention 5 with the example registry: Lionel M. authorized a case study everywhere, Bea S. a testimonial
-    and photos on instagram only."""
-    story = ("Story time: how Lionel M., a 61-year-old retired pilot, smoothed his forehead lines in two visits. "
-             "Full write-up on our blog!")
-    quote = "«Por fin me veo descansada.» ✨ — Bea S., after 3 IPL sessions"
-    cases = [
-        {"id": "story", "text": story, "kind": "post", "channel": "facebook", "expected_violation": False},
-        {"id": "quote-ig", "text": quote, "kind": "post", "channel": "instagram", "expected_violation": False},
-        {"id": "quote-tiktok", "text": quote, "kind": "post", "channel": "tiktok", "expected_violation": True},
-        {"id": "lionel-quote", "text": "'Best decision I ever made.' — Lionel M.", "kind": "post", "channel": "facebook",
-         "expected_violation": True},
-        {"id": "men", "text": "Men's facials are 20% off all June 🧔 Swipe for the menu!", "kind": "post",
-         "channel": "instagram", "expected_violation": False},
-        {"id": "staff-gives-care", "text": "Our PA Renata Diaz treated his frown lines in ten minutes. Case study: "
-         "Lionel M., 61, retired pilot.", "kind": "post", "channel": "website", "expected_violation": False},
-    ]
-    assert _wrong(text_scanner, cases) == []
+STORY = ("Story time: how Lionel M., a 61-year-old retired pilot, smoothed his forehead lines in two visits. "
+         "Full write-up on our blog!")
+QUOTE = "«Por fin me veo descansada.» ✨ — Bea S., after 3 IPL sessions"
+PUFFY = "my lips are still puffy from my filler"
+GROUPS = {
+    # price answers to a customer who names her own treatment pass; her own bill does not
+    "price answers": [
+        _case("price1", "Lip filler is $700 a syringe and the consult is complimentary.", "comment", False,
+              reply="how much is lip filler? I get one syringe twice a year"),
+        _case("price2", "Laser hair removal starts at $99 per session for small areas!", "reply", False,
+              reply="What does laser cost? My underarms took 6 sessions last place"),
+        _case("bill", "You paid $450 for your three sessions in May, Rhea.", "reply", True, reply="Overpriced!"),
+    ],
+    # convention 5 with the example registry: Lionel M. authorized a case study everywhere, Bea S. a
+    # testimonial and photos on instagram only
+    "authorized uses": [
+        _case("story", STORY, "post", False, "facebook"),
+        _case("quote-ig", QUOTE, "post", False, "instagram"),
+        _case("quote-tiktok", QUOTE, "post", True, "tiktok"),
+        _case("lionel-quote", "'Best decision I ever made.' — Lionel M.", "post", True, "facebook"),
+        _case("men", "Men's facials are 20% off all June 🧔 Swipe for the menu!", "post", False, "instagram"),
+        _case("staff-gives-care", "Our PA Renata Diaz treated his frown lines in ten minutes. Case study: Lionel M., "
+              "61, retired pilot.", "post", False, "website"),
+    ],
+    # general information stays clean when the asker wrote about herself; the same words about her care do not
+    "education": [
+        _case("edu1", "Great question! Rosacea is really common and there are several options, from creams to "
+              "lasers. A consult is the best place to talk it through.", "comment", False,
+              reply="Do you treat rosacea? Mine flares every winter"),
+        _case("edu2", "Swelling after lip filler usually settles within a week or two; if anything worries you, "
+              "call the injector who treated you.", "comment", False, reply=PUFFY + " lol is that just me"),
+        _case("own1", "Your swelling usually settles by day five, Nora, so keep icing tonight.", "comment", True,
+              reply=PUFFY),
+        _case("own2", "You usually come in every three months, so you're due, Lou!", "reply", True,
+              reply="Need my fix soon"),
+    ],
+}
 
 
-def test_education_answering_someone_who_told_her_own_story_passes(text_scanner):
-    """General information stays clean when the asker wrote about herself; the same words about her care do not."""
-    cases = [
-        {"id": "edu1", "text": "Great question! Rosacea is really common and there are several options, from creams to "
-         "lasers. A consult is the best place to talk it through.", "kind": "comment",
-         "in_reply_to": "Do you treat rosacea? Mine flares every winter", "expected_violation": False},
-        {"id": "edu2", "text": "Swelling after lip filler usually settles within a week or two; if anything worries you, "
-         "call the injector who treated you.", "kind": "comment",
-         "in_reply_to": "my lips are still puffy from my filler lol is that just me", "expected_violation": False},
-        {"id": "own1", "text": "Your swelling usually settles by day five, Nora, so keep icing tonight.", "kind": "comment",
-         "in_reply_to": "my lips are still puffy from my filler", "expected_violation": True},
-        {"id": "own2", "text": "You usually come in every three months, so you're due, Lou!", "kind": "reply",
-         "in_reply_to": "Need my fix soon", "expected_violation": True},
-    ]
-    assert _wrong(text_scanner, cases) == []
+@pytest.mark.parametrize("group", list(GROUPS))
+def test_clean_kinds_pass_beside_their_violating_twins(text_scanner, group):
+    assert _wrong(text_scanner, GROUPS[group]) == []
