@@ -531,6 +531,8 @@ class TextAnalyzer:
                 return "spa"
             if author_handle and low.rstrip(".") == author_handle.rstrip("."):
                 return "addressee" if item.kind in ("reply", "comment") else "third_party"
+            if item.kind in ("reply", "comment") and not author_handle and not text[:p.start].strip():
+                return "addressee"  # "@sam.runs great question! ...": the reply opens by tagging the asker
             return "third_party"
         if any(n in low for n in self._spa_names) or low in {"luma"}:
             return "spa"

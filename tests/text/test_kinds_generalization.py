@@ -74,6 +74,12 @@ GROUPS = {
               reply=PUFFY),
         _case("own2", "You usually come in every three months, so you're due, Lou!", "reply", True,
               reply="Need my fix soon"),
+        # a reply that opens by tagging the asker answers her; it does not describe a third party
+        _case("tagged-asker", "@kay.lee great question! Most people can swim again a day or two after a chemical "
+              "peel, but your own provider will confirm.", "comment", False,
+              reply="how soon can you swim after a chemical peel?"),
+        _case("tagged-client", "@kay.lee so glad your peel healed so fast, see you next month!", "comment", True,
+              reply="obsessed with my skin"),
     ],
 }
 
