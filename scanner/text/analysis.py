@@ -191,6 +191,7 @@ class TextAnalyzer:
     _ner_hygiene: bool
     _second_person: set[str]
     _treatment_re: re.Pattern[str]
+    _your_treatment_re: re.Pattern[str]
     _celebrity_re: re.Pattern[str]
     _family_before: re.Pattern[str]
     _staff_before: re.Pattern[str]
@@ -249,6 +250,7 @@ class TextAnalyzer:
         _offline_tldextract()
         self._celebrity_re = term_regex(list(self.lexicon.terms("celebrities")))
         self._treatment_re = term_regex([t for k in LABEL_OF_KEY for t in self.lexicon.terms(k)])
+        self._your_treatment_re = re.compile(rf"\byour\s+(?:\w+\s+)?(?!skin\b)(?:{self._treatment_re.pattern})", re.I)
         # words the statistical NER takes for people; with them, NER "people" that no name looks like are dropped
         self._not_names = NOT_NAMES | set(self.lexicon.terms("not_names"))
         self._ner_hygiene = bool(self.lexicon.terms("not_names"))
@@ -400,8 +402,7 @@ class TextAnalyzer:
             s_text = sent.text
             has_2p = any(t.lower_ in self._second_person for t in sent)
             generic = bool(self._generic_re.search(s_text) or GENERIC_QUANTIFIER_RE.search(s_text))
-            if generic and (re.search(rf"\byour\s+(?:\w+\s+)?(?!skin\b)(?:{self._treatment_re.pattern})", s_text, re.I)
-                            or OWN_CARE_RE.search(s_text)):
+            if generic and (self._your_treatment_re.search(s_text) or OWN_CARE_RE.search(s_text)):
                 generic = False  # "your lips", "you came in" make it about one person even with "usually"
             out.append(Sentence(sent.start_char, sent.end_char, s_text, has_2p, generic, list(sent)))
         return out

@@ -764,20 +764,31 @@ class Feature:
     matched_by: str
 
 
+def _quote_re(opening: str, closing: str, between: str = "") -> re.Pattern[str]:
+    """A quote of 8+ characters followed by a dash and its attribution ("'Love it!' — Jo")."""
+    return re.compile(rf"[{opening}][^{closing}]{{8,2000}}[{closing}]\s*{between}(?:[—–~-]|--)\s*@?[A-Z]")
+
+
+BEFORE_AFTER_RE = re.compile(r"\bbefore\s*(?:&|and|/|\+|vs\.?)\s*after\b|\bweek \d+ vs\.? week \d+\b|\bswipe\b|"
+                             r"\bresults? (?:are|is) in\b|\btransformation\b|\bglow[- ]up\b", re.I)
+CASE_STUDY_RE = re.compile(r"\bcase stud(?:y|ies)\b", re.I)
+STORY_RE = re.compile(r"\bcase (?:example|report)\b|\bstory ?time\b|\b(?:her|his|their|a client's|a patient's) "
+                      r"(?:story|journey)\b|\bclinical spotlight\b|\bfull write-?up\b", re.I)
+QUOTE_RE = _quote_re("\"“‘'", "\"”’'")
+# with `stories`: guillemets, and an emoji or two between the quote and its dash ("«...» 💚 — Ximena B.")
+STORY_QUOTE_RE = _quote_re("\"“‘'«„", "\"”’'»“", r"(?:[^\w\s—–~-]{1,3}\s*)?")
+
+
 def worded_purposes(text: str, stories: bool = False) -> set[str]:
     """The marketing uses the wording itself shows (before/after, case study, testimonial); with `stories`
     (`enables: [authorized_uses]`) a story in words is a case study and an emoji may sit between a quote and
     its attribution."""
     purposes = set()
-    if re.search(r"\bbefore\s*(?:&|and|/|\+|vs\.?)\s*after\b|\bweek \d+ vs\.? week \d+\b|\bswipe\b|"
-                 r"\bresults? (?:are|is) in\b|\btransformation\b|\bglow[- ]up\b", text, re.I):
+    if BEFORE_AFTER_RE.search(text):
         purposes.add("before_after_photos")
-    if re.search(r"\bcase stud(?:y|ies)\b", text, re.I) or stories and re.search(
-            r"\bcase (?:example|report)\b|\bstory ?time\b|\b(?:her|his|their|a client's|a patient's) (?:story|journey)\b|"
-            r"\bclinical spotlight\b|\bfull write-?up\b", text, re.I):
+    if CASE_STUDY_RE.search(text) or stories and STORY_RE.search(text):
         purposes.add("case_study")  # a written treatment story (convention 4)
-    if re.search(r"[\"“‘'][^\"”’']{8,2000}[\"”’']\s*(?:[—–~-]|--)\s*@?[A-Z]|\bsays\b", text) or stories and re.search(
-            r"[\"“‘'«„][^\"”’'»“]{8,2000}[\"”’'»“]\s*(?:[^\w\s—–~-]{1,3}\s*)?(?:[—–~-]|--)\s*@?[A-Z]", text):
+    if QUOTE_RE.search(text) or re.search(r"\bsays\b", text) or stories and STORY_QUOTE_RE.search(text):
         purposes.add("testimonial")
     return purposes
 
