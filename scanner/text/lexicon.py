@@ -20,7 +20,7 @@ LABEL_OF_KEY = {
 
 def term_regex(terms: list[str]) -> re.Pattern[str]:
     """One case-insensitive whole-word alternation, longest terms first."""
-    alts = sorted({t.strip().lower() for t in terms if t.strip()}, key=len, reverse=True)
+    alts = sorted({t.strip().lower() for t in terms if t.strip()}, key=lambda t: (-len(t), t))  # same text every run
     body = "|".join(re.escape(t).replace(r"\ ", r"[\s-]+") for t in alts)
     return re.compile(rf"(?<![\w@])(?:{body})(?![\w])", re.IGNORECASE)
 
