@@ -150,9 +150,18 @@ def weights_path() -> Path | None:
 class LearnedLayer:
     """Loaded once per scanner; `assess` adds model findings to items the rules under-flagged."""
 
-    def __init__(self, heads: Heads, rules: dict[str, Any]):
+    def __init__(self, heads: Heads, rules: dict[str, Any], generic_reply: Any = None):
         self.heads = heads
         self.rules = rules  # category -> the rule entry (rules/learned.yaml) its findings are reported as
+        self.generic_reply = generic_reply  # the rule whose safe-reply markers a reply's sentences must escape
+
+    def candidates(self, item: Item, analysis: Any) -> list[Any]:
+        """The sentences a finding may name: in a reply to someone, only those that are not a generic reply
+        (thanks, apologies, wishes, general information), so the model never flags a pleasantry alone."""
+        if self.generic_reply is None or item.kind not in ("reply", "comment") or not (item.in_reply_to or "").strip():
+            return list(analysis.sentences)
+        from .personal_remarks import unsafe_sentences
+        return unsafe_sentences(self.generic_reply, analysis)
 
     @classmethod
     def load(cls, pack: Any) -> LearnedLayer | None:
@@ -173,7 +182,8 @@ class LearnedLayer:
         if heads.weights.shape[1] != width:
             raise RuntimeError(f"learned-layer weights at {path} expect {heads.weights.shape[1]} features, this "
                                f"scanner makes {width}: they were trained for another version (run `make train`)")
-        return cls(heads, rules)
+        generic_reply = next((r for r in pack.rules if r.detector == "personal_remark"), None)
+        return cls(heads, rules, generic_reply)
 
     def features(self, staged: list[tuple[Item, Any, list[Finding]]]) -> np.ndarray:
         signals = np.vstack([signal_features(it, a, f) for it, a, f in staged])
@@ -186,8 +196,9 @@ class LearnedLayer:
         the rules left unflagged, and at least MIN_WORDS words long."""
         out: list[list[Finding]] = [[] for _ in staged]
         flagged = [{f.category for f in fs if f.severity in (Severity.high, Severity.medium)} for _, _, fs in staged]
+        sentences = [self.candidates(item, analysis) for item, analysis, _ in staged]
         todo = [i for i, (item, analysis, _) in enumerate(staged)
-                if about_someone(item, analysis) and set(self.rules) - flagged[i]
+                if about_someone(item, analysis) and set(self.rules) - flagged[i] and sentences[i]
                 and len(_WORD.findall(analysis.text)) >= MIN_WORDS]
         if not todo:
             return out
@@ -199,14 +210,14 @@ class LearnedLayer:
                 p = float(probs[row, c])
                 if cat in flagged[i] or cat not in self.rules or p < self.heads.thresholds[c]:
                     continue
-                out[i].append(self._finding(item, analysis, cat, p))
+                out[i].append(self._finding(item, analysis, sentences[i], cat, p))
         return out
 
-    def _finding(self, item: Item, analysis: Any, category: str, p: float) -> Finding:
+    def _finding(self, item: Item, analysis: Any, sentences: list[Any], category: str, p: float) -> Finding:
         start, end = 0, len(item.text)
         if len(analysis.sentences) > 1:
-            scores = self.heads.sentence_scores(category, [s.text for s in analysis.sentences])
-            best = analysis.sentences[int(np.argmax(scores))]
+            scores = self.heads.sentence_scores(category, [s.text for s in sentences])
+            best = sentences[int(np.argmax(scores))]
             start, end = analysis.to_original(best.start, best.end)  # sentences are in the normalized text
         rule = self.rules[category]
         return Finding(

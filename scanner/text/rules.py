@@ -997,3 +997,6 @@ def _hidden_characters(rule: Rule, ctx: Ctx) -> Iterator[Hit]:
 @detector("none")
 def _none(rule: Rule, ctx: Ctx) -> Iterator[Hit]:
     return iter(())
+
+
+from . import personal_remarks  # noqa: E402,F401  (registers the `personal_remark` detector)
