@@ -28,11 +28,35 @@ def _compiled(rule: Rule, key: str) -> re.Pattern[str] | None:
     return rx if isinstance(rx, re.Pattern) else None
 
 
-def unsafe_sentences(rule: Rule, analysis: TextAnalysis) -> list[Sentence]:
-    """The sentences no safe-reply marker of `rule` covers (not education, a promotion or a pleasantry)."""
+JOINED_RE = re.compile(r",\s*(?=and\b)|;|\s[—–-]\s")
+SECOND_PERSON_RE = re.compile(r"\b(?:you|your|yours|you're|youre|you'll|you've|yourself|ya|u|ur|y'all|"
+                              r"tu|tus|te|ti|contigo|usted|ustedes)\b", re.I)  # English and Spanish
+INTERJECTION_RE = re.compile(r"\b(?:hi|hey|hello|dear|aw+|yay|omg|ha(?:ha)*|wow|oh|ok(?:ay)?|noted|yes|yess+|lol|xo+)\b", re.I)
+
+
+def unsafe_parts(rule: Rule, analysis: TextAnalysis) -> list[tuple[Sentence, int, int]]:
+    """(sentence, start, end) of each part no safe-reply marker of `rule` covers, in sentences that are not
+    education or a promotion.
+
+    A sentence is judged whole, except where "and", a semicolon or a dash joins a second statement to the
+    thanks ("Thank you so much, and tell your mother happy 80th!"): splitting at every comma leaves
+    pleasantries nobody listed ("Thank you, Meg, we loved reading this!"; tried on new sentences: more
+    false alarms)."""
     safe = _compiled(rule, "safe")
-    return [s for s in analysis.sentences
-            if not (s.generic or is_promo(s) or (safe is not None and safe.search(s.text)))]
+    out = []
+    for s in analysis.sentences:
+        if s.generic or is_promo(s):
+            continue
+        cuts = [0, *(m.start() for m in JOINED_RE.finditer(s.text)), len(s.text)]
+        for a, b in zip(cuts, cuts[1:], strict=False):
+            if s.text[a:b].strip() and not (safe is not None and safe.search(s.text[a:b])):
+                out.append((s, s.start + a, s.start + b))
+    return out
+
+
+def unsafe_sentences(rule: Rule, analysis: TextAnalysis) -> list[Sentence]:
+    """The sentences with a part no safe-reply marker covers (what a model finding in a reply may name)."""
+    return list({s.start: s for s, _a, _b in unsafe_parts(rule, analysis)}.values())
 
 
 def _family_re(ctx: Ctx) -> re.Pattern[str]:
@@ -43,12 +67,18 @@ def _family_re(ctx: Ctx) -> re.Pattern[str]:
     return cached
 
 
-def _about_someone(ctx: Ctx, s: Sentence) -> bool:
-    """The sentence speaks to the reviewer ("you"), of a companion ("your mom", "the kids") or of a person
-    who is not staff, a celebrity or the spa."""
-    if s.has_2p or _family_re(ctx).search(s.text):
-        return True
-    return any(p.role not in NOT_PATIENTS for p in persons_between(ctx, s.start, s.end))
+def _about_someone(ctx: Ctx, start: int, end: int) -> bool:
+    """The part speaks to the reviewer ("you"), of a companion ("your mom", "the kids") or of a person who is
+    not staff, a celebrity or the spa, and says something besides their names and a greeting ("Noemi!")."""
+    text = ctx.a.text[start:end]
+    people = persons_between(ctx, start, end)
+    rest = text
+    for p in people:
+        rest = rest.replace(p.text, " ")
+    if not re.search(r"[^\W\d_]{2,}", INTERJECTION_RE.sub(" ", rest)):
+        return False
+    return bool(any(p.role not in NOT_PATIENTS for p in people) or SECOND_PERSON_RE.search(text)
+                or _family_re(ctx).search(text))
 
 
 @detector("personal_remark")
@@ -59,7 +89,7 @@ def _personal_remark(rule: Rule, ctx: Ctx) -> Iterator[Hit]:
     asks = _compiled(rule, "general_review")
     if not review or ctx.a.reviewer_prospect or (asks is not None and asks.search(review)):
         return
-    for s in unsafe_sentences(rule, ctx.a):
-        if _about_someone(ctx, s):
+    for s, start, end in unsafe_parts(rule, ctx.a):
+        if _about_someone(ctx, start, end):
             yield Hit(s.start, s.end, s.text.strip(), pattern="personal remark beyond a generic reply")
             return

@@ -45,28 +45,27 @@ def test_never_fires_on_the_clean_kinds(text_scanner, item):
 
 
 def test_a_model_finding_names_its_sentence_and_only_asks_for_review(text_scanner):
-    text = ("We miss seeing your smile around here, Dana! Hope the little one is sleeping better. "
-            "Thanks for the lovely review.")
-    result = text_scanner.scan(Item(id="warm", kind="reply", channel="google", text=text, in_reply_to="Love this place",
-                                    author="Dana R."))
+    # a reply drafted without the review it answers (PAT080 needs the review, the model does not)
+    text = "We miss seeing your smile around here, Dana! Hope the little one is sleeping better."
+    result = text_scanner.scan(Item(id="warm", kind="reply", channel="google", text=text, author="Dana R."))
     model = [f for f in result.findings if f.rule_id in LEARNED_IDS]
     assert model, result.findings
     for f in model:
         assert f.severity.value == "medium" and f.pattern == "learned layer"
         assert f.start is not None and f.end is not None and text[f.start:f.end].strip() == f.evidence
-        assert f.evidence in {"We miss seeing your smile around here, Dana!", "Hope the little one is sleeping better.",
-                              "Thanks for the lovely review."}
+        assert f.evidence in {"We miss seeing your smile around here, Dana!", "Hope the little one is sleeping better."}
         assert "reads like" in f.message
     assert not any(f.severity.value == "high" for f in model)
 
 
 def test_adds_to_the_rules_on_new_wording(text_scanner):
-    """Drafts that confirm care in words no rule lists: the layer must add findings to some of them."""
+    """Drafts that confirm care in words no rule lists (replies drafted without the review, so PAT080, which
+    reads the review, stays out): the layer must add findings to some of them."""
     drafts = [
-        ("We miss seeing your smile around here, Dana! Hope the little one is sleeping better.", "Love this place", "Dana R."),
+        ("We miss seeing your smile around here, Dana! Hope the little one is sleeping better.", None, "Dana R."),
         ("Thrilled your husband finally noticed the difference! See you in twelve weeks.", None, "Gina S."),
-        ("The team still talks about how brave you were last month. You've come so far!", "Great experience", "Mo T."),
-        ("You were our first appointment of the morning and you made our whole day!", "Friendly staff", "Amy W."),
+        ("The team still talks about how brave you were last month. You've come so far!", None, "Mo T."),
+        ("You were our first appointment of the morning and you made our whole day!", None, "Amy W."),
     ]
     items = [Item(id=str(i), kind="reply", channel="google", text=t, in_reply_to=r, author=a)
              for i, (t, r, a) in enumerate(drafts)]
@@ -121,3 +120,18 @@ def test_weights_for_other_features_are_refused_with_a_clear_error(monkeypatch, 
     monkeypatch.setenv("MEDSPA_SCAN_LEARNED", str(tmp_path / "old.npz"))
     with pytest.raises(RuntimeError, match="trained for another version"):
         learned.LearnedLayer.load(load_rule_pack())
+
+
+def test_in_a_reply_it_never_names_a_generic_sentence(text_scanner):
+    """Answering a review, the model may only name a sentence that is not thanks, an apology, a wish or general
+    information (the safe-reply markers of PAT080): warm generic replies get no model finding."""
+    import json
+    from pathlib import Path
+
+    data = Path(__file__).resolve().parents[1] / "data" / "personal_remarks.jsonl"
+    clean = [json.loads(line) for line in data.read_text(encoding="utf-8").splitlines() if line.strip()]
+    clean = [c for c in clean if not c["expected_violation"]]
+    items = [Item(id=c["id"], kind=c["kind"], channel=c["channel"], text=c["text"], in_reply_to=c["in_reply_to"])
+             for c in clean]
+    fired = [(r.id, f.evidence) for r in text_scanner.scan_many(items) for f in r.findings if f.rule_id in LEARNED_IDS]
+    assert len(clean) >= 40 and fired == []
