@@ -84,11 +84,13 @@ def _about_someone(ctx: Ctx, start: int, end: int) -> bool:
 @detector("personal_remark")
 def _personal_remark(rule: Rule, ctx: Ctx) -> Iterator[Hit]:
     """The first sentence to or about a person that no safe-reply marker covers, in a reply to someone who is
-    not asking a general question."""
+    not asking a general question (a review reply sent without its review counts as answering a client)."""
     review = (ctx.item.in_reply_to or "").strip()
     asks = _compiled(rule, "general_review")
-    if not review or ctx.a.reviewer_prospect or (asks is not None and asks.search(review)):
-        return
+    if not review and ctx.item.kind != "reply":
+        return  # a comment without the comment it answers may be talking to anyone
+    if ctx.a.reviewer_prospect or (review and asks is not None and asks.search(review)):
+        return  # a review reply drafted without its review is judged as answering a client (fail closed)
     for s, start, end in unsafe_parts(rule, ctx.a):
         if _about_someone(ctx, start, end):
             yield Hit(s.start, s.end, s.text.strip(), pattern="personal remark beyond a generic reply")

@@ -11,7 +11,7 @@ import pytest
 from scanner import Item
 from scanner.text import learned
 
-LEARNED_IDS = {"PHI801", "PAT801", "TRT801"}
+LEARNED_IDS = {"PHI801", "PAT801", "TRT801"}  # PAT801 retired (rules/learned.yaml)
 
 CLEAN_KINDS = [  # the issue's clean kinds; the layer must never fire on them alone
     Item(id="price", kind="comment", channel="instagram", text="Prices start at $12 a unit and the consult is free!",
@@ -44,33 +44,42 @@ def test_never_fires_on_the_clean_kinds(text_scanner, item):
     assert not {f.rule_id for f in result.findings} & LEARNED_IDS, result.findings
 
 
+# drafts that confirm care in words no rule lists as a treatment or an identifier (written for these tests)
+NEW_WORDING = [
+    ("Congrats on the new glasses, Arturo, that prescription change made a big difference! Thanks for the review.",
+     "I can see!"),
+    ("We'll have your room ready at 9 on Friday, Lorna! Thank you for the kind words.", "Can't wait for my next session"),
+    ("Hope the bruising fades fast, you were such a trooper! We appreciate you.", "A little bruised but happy."),
+    ("That's our girl Kim! She trusted us with her jawline and we are so proud.", "who is this?"),
+]
+
+
+def _new_wording_items() -> list[Item]:
+    return [Item(id=str(i), kind="reply", channel="google", text=t, in_reply_to=r)
+            for i, (t, r) in enumerate(NEW_WORDING)]
+
+
 def test_a_model_finding_names_its_sentence_and_only_asks_for_review(text_scanner):
-    # a reply drafted without the review it answers (PAT080 needs the review, the model does not)
-    text = "We miss seeing your smile around here, Dana! Hope the little one is sleeping better."
-    result = text_scanner.scan(Item(id="warm", kind="reply", channel="google", text=text, author="Dana R."))
-    model = [f for f in result.findings if f.rule_id in LEARNED_IDS]
-    assert model, result.findings
-    for f in model:
+    results = text_scanner.scan_many(_new_wording_items())
+    model = [(item, f) for item, r in zip(_new_wording_items(), results, strict=True)
+             for f in r.findings if f.rule_id in LEARNED_IDS]
+    assert model, [r.findings for r in results]
+    for item, f in model:
         assert f.severity.value == "medium" and f.pattern == "learned layer"
-        assert f.start is not None and f.end is not None and text[f.start:f.end].strip() == f.evidence
-        assert f.evidence in {"We miss seeing your smile around here, Dana!", "Hope the little one is sleeping better."}
+        assert f.start is not None and f.end is not None and item.text[f.start:f.end].strip() == f.evidence
+        assert f.evidence != item.text and "thank" not in f.evidence.lower() and "appreciate" not in f.evidence
         assert "reads like" in f.message
-    assert not any(f.severity.value == "high" for f in model)
 
 
 def test_adds_to_the_rules_on_new_wording(text_scanner):
-    """Drafts that confirm care in words no rule lists (replies drafted without the review, so PAT080, which
-    reads the review, stays out): the layer must add findings to some of them."""
-    drafts = [
-        ("We miss seeing your smile around here, Dana! Hope the little one is sleeping better.", None, "Dana R."),
-        ("Thrilled your husband finally noticed the difference! See you in twelve weeks.", None, "Gina S."),
-        ("The team still talks about how brave you were last month. You've come so far!", None, "Mo T."),
-        ("You were our first appointment of the morning and you made our whole day!", None, "Amy W."),
-    ]
-    items = [Item(id=str(i), kind="reply", channel="google", text=t, in_reply_to=r, author=a)
-             for i, (t, r, a) in enumerate(drafts)]
-    added = [r for r in text_scanner.scan_many(items) if {f.rule_id for f in r.findings} & LEARNED_IDS]
-    assert len(added) >= 2
+    """The rules catch these drafts as confirmations; the layer adds the category they miss to some of them
+    (the treatment in "that prescription change", who is meant in "you were such a trooper")."""
+    results = text_scanner.scan_many(_new_wording_items())
+    added = []
+    for r in results:
+        by_rules = {f.category for f in r.findings if f.rule_id not in LEARNED_IDS and f.severity.value in ("high", "medium")}
+        added += [f.category for f in r.findings if f.rule_id in LEARNED_IDS and f.category not in by_rules]
+    assert len(added) >= 2, [r.findings for r in results]
 
 
 def test_switched_off_and_missing_weights(monkeypatch, tmp_path):
