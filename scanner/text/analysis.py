@@ -83,6 +83,10 @@ NOT_NAMES = {
     "easter", "thanksgiving", "st", "saint", "new", "year", "today", "tonight", "tomorrow", "botox", "spring",
     "summer", "fall", "winter", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday",
 }
+# Day and month abbreviations the statistical NER sometimes calls a person ("booked for Fri at 11"); never a
+# name on their own, whatever vocabulary is loaded ("May" and "June" are names, so they are not here).
+CALENDAR_ABBREVIATIONS = frozenset({"mon", "tue", "tues", "wed", "thu", "thur", "thurs", "fri", "sat", "sun", "jan",
+                                    "feb", "mar", "apr", "jun", "jul", "aug", "sep", "sept", "oct", "nov", "dec"})
 
 
 def _offline_tldextract() -> None:
@@ -508,12 +512,14 @@ class TextAnalyzer:
         return persons
 
     def _could_be_a_name(self, text: str, start: int, end: int) -> bool:
-        """False for what the statistical NER calls a person but no name looks like: a quoted term ('Brotox'),
-        digits ("MEN2"), a short acronym, a treatment word, or only words that are never names ("Patient Care").
-        On with the `not_names` vocabulary (lexicons.d)."""
+        """False for what the statistical NER calls a person but no name looks like: a day or month abbreviation
+        ("Fri") always; with the `not_names` vocabulary (lexicons.d) also a quoted term ('Brotox'), digits
+        ("MEN2"), a short acronym, a treatment word, or only words that are never names ("Patient Care")."""
+        span = text[start:end]
+        if span.strip(" .").lower() in CALENDAR_ABBREVIATIONS:
+            return False
         if not self._ner_hygiene:
             return True
-        span = text[start:end]
         words = [w.strip(".'’-").lower() for w in re.findall(r"[\w'’.-]+", span)]
         if text[start - 1:start] in QUOTES and text[end:end + 1] in QUOTES:
             return False
