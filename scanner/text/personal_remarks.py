@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
+from ..core.config import fitted_on_holdout
 from .analysis import Sentence, TextAnalysis
 from .rules import Ctx, Hit, Rule, detector, is_promo, persons_between
 
@@ -19,10 +20,11 @@ NOT_PATIENTS = ("staff", "celebrity", "spa", "recipient")
 
 
 def _compiled(rule: Rule, key: str) -> re.Pattern[str] | None:
-    """One alternation of the rule's `key` patterns, compiled once per loaded rule."""
+    """One alternation of the rule's `key` patterns (a pattern may be `{fitted_on: [...], re: ...}`, left out
+    while that set is held out), compiled once per loaded rule."""
     cache = f"_{key}_re"
     if cache not in rule.params:
-        pats = rule.params.get(key) or []
+        pats = [p["re"] if isinstance(p, dict) else p for p in rule.params.get(key) or [] if not fitted_on_holdout(p)]
         rule.params[cache] = re.compile("|".join(f"(?:{p})" for p in pats), re.I) if pats else None
     rx = rule.params[cache]
     return rx if isinstance(rx, re.Pattern) else None
