@@ -402,6 +402,12 @@ def _advice(rule: Rule, ctx: Ctx) -> Iterator[Hit]:
             yield Hit(start, end, ev.strip(), pattern="imperative or clearance with a clinical object")
 
 
+# an indefinite noun phrase names a kind of thing ("a mole that changes shape needs to be checked"), unless the
+# sentence has already spoken of the person ("You came in for a lip flip", "you have a bruise")
+INDEFINITE_BEFORE = re.compile(r"\b(?:a|an|any)\s+(?:[a-z-]+\s+)?$", re.I)
+YOU_RE = re.compile(r"\b(?:you|your|you're|you've|u|ur)\b", re.I)
+
+
 @detector("personal_treatment")
 def _personal_treatment(rule: Rule, ctx: Ctx) -> Iterator[Hit]:
     """Treatment terms in sentences about the person; `echo: true` only those the reviewer wrote first."""
@@ -411,6 +417,8 @@ def _personal_treatment(rule: Rule, ctx: Ctx) -> Iterator[Hit]:
         s = ctx.a.sentence_at(t.start)
         if s is None or not personal(ctx, s):
             continue
+        if INDEFINITE_BEFORE.search(ctx.a.text[max(0, t.start - 30):t.start]) and not YOU_RE.search(ctx.a.text[s.start:t.start]):
+            continue  # "a mole that changes shape", "any filler": a kind of thing, not this person's
         echo = t.text.lower() in ctx.a.reply_terms or any(w in ctx.a.reply_terms for w in t.text.lower().split())
         if t.label in owned_labels and not _owned(ctx, t.start, t.end):
             pointed = re.search(r"\b(?:that|those|this|these)\s+(?:[\w-]+\s+)?$", ctx.a.text[max(0, t.start - 25):t.start], re.I)
