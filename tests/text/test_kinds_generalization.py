@@ -1,7 +1,8 @@
 """The shipped scanner on new sentences for the kinds of wording the labeled sets' held-out runs missed (stop 16):
 appointments with someone else, a person's client status or visit frequency, staff credited with a result,
 account and visit details, advice without a drug, and the clean kinds beside them (price answers, open
-houses, general education, staff and giveaway shout-outs). No sentence is taken from a labeled set
+houses, general education, staff and giveaway shout-outs); since stop 17 also advice in public comments beside
+the education that answers a general question, and one-to-one messages. No sentence is taken from a labeled set
 (tests/data/generalization_kinds.jsonl); they were written after reading the sets' misses, so they test the
 kind, not the held-out score."""
 from __future__ import annotations
