@@ -383,7 +383,7 @@ ADVICE_CLEARANCE = (r"\b(?:you(?:'re| are)|you'll be|it's|that's|is|are)\s+(?:to
                     r"\bnothing to worry about\b|\b(?:will|should) (?:go down|subside|settle down|resolve on its own)\b")
 ADVICE_MODAL = (r"\b(?:you(?:'ll)? (?:should|need to|must|have to|want to|can (?:safely )?(?:resume|restart|start|stop))|"
                 r"make sure (?:to|you)|be sure to|we(?:'d)? (?:recommend|suggest|advise) (?:that )?you|i(?:'d)? (?:recommend|suggest) (?:that )?you)\b")
-DOSE_RE = re.compile(r"\b\d+\s?(?:mg|ml|mcg|units?|iu)\b|\b(?:once|twice|three times|\d+x|\d+ times) (?:a|per) (?:day|night|week)\b|"
+DOSE_RE = re.compile(r"\b\d+\s?(?:mg|ml|mcg|units?|iu|g a day|grams?)\b|\b(?:once|twice|three times|\d+x|\d+ times) (?:a|per) (?:day|night|week)\b|"
                      r"\b\d+x a day\b|\bevery \d+ hours\b|\bfor (?:about )?\d+ (?:minutes|hours|days|weeks)\b|\bat night\b|"
                      r"\b\d+ (?:more )?(?:minutes|hours|days|weeks)\b|\bon/off\b|\btonight\b|\bpropped up\b", re.I)
 
@@ -1007,4 +1007,4 @@ def _none(rule: Rule, ctx: Ctx) -> Iterator[Hit]:
     return iter(())
 
 
-from . import personal_remarks  # noqa: E402,F401  (registers the `personal_remark` detector)
+from . import own_situation_advice, personal_remarks  # noqa: E402,F401  (they register their detectors)

@@ -1,0 +1,54 @@
+"""The `own_situation_advice` detector: a diagnosis, a prognosis or a dose told in public to someone who wrote
+about her own symptoms ("Those bumps are probably milia, they'll clear on their own", "Tylenol every 6 hours").
+
+The advice rules in text.yaml look for instructions (a clinical verb, "you should", "you're fine to"). Advice
+also comes as a judgement of the person's body or as a bare dose, with no verb to find. This detector reads the
+review first: only when its author writes in the first person about her body, a symptom or her care does a
+matching sentence in the reply count as individualized advice (the same words answering a general question
+are education).
+"""
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+from ..core.config import fitted_on_holdout
+from .rules import DOSE_RE, Ctx, Hit, Rule, _expand, detector, is_promo
+
+FIRST_PERSON_RE = re.compile(r"\b(?:i|i'm|im|i've|ive|my|me|mine)\b", re.I)
+
+
+def _patterns(rule: Rule, ctx: Ctx, key: str) -> list[re.Pattern[str]]:
+    """The rule's `key` patterns ({lexicon} macros expanded; `{fitted_on, re}` entries left out while that set is
+    held out), compiled once per loaded rule."""
+    cache = f"_{key}_compiled"
+    if cache not in rule.params:
+        rule.params[cache] = [re.compile(_expand(p["re"] if isinstance(p, dict) else p, ctx.lex), re.I)
+                              for p in rule.params.get(key) or [] if not fitted_on_holdout(p)]
+    return list(rule.params[cache])
+
+
+def _own_situation(ctx: Ctx, rule: Rule) -> bool:
+    """The review's author writes in the first person about her body, a symptom or her care."""
+    review = ctx.item.in_reply_to or ""
+    if not FIRST_PERSON_RE.search(review):
+        return False
+    lex = ctx.lex
+    return any(rx.search(review) for rx in _patterns(rule, ctx, "own_situation")) or any(
+        lex.regex(k).search(review) for k in ("conditions", "body_areas", "procedures", "products", "medications"))
+
+
+@detector("own_situation_advice")
+def _own_situation_advice(rule: Rule, ctx: Ctx) -> Iterator[Hit]:
+    """Each sentence (not education, not a promotion) that judges, forecasts or doses the asker's situation."""
+    if not _own_situation(ctx, rule):
+        return
+    for s in ctx.a.sentences:
+        if s.generic or is_promo(s):
+            continue
+        dosed = DOSE_RE.search(s.text)
+        for rx in [*rule.params["_compiled"], *(_patterns(rule, ctx, "with_dose") if dosed else [])]:
+            m = rx.search(s.text)
+            if m:
+                yield Hit(s.start + m.start(), s.start + m.end(), m.group(0), pattern=rx.pattern[:80])
+                break
