@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from .core.store import Store
     from .pipeline.engine import Scanner, scan_parallel
     from .registry.authorizations import Registry, RegistryError
-    from .text.rules import load_rule_pack
+    from .text.rule_loader import load_rule_pack
 
 #: name -> the module it lives in (imported on first use)
 _LAZY = {
@@ -32,7 +32,7 @@ _LAZY = {
     "Store": "scanner.core.store",
     "Registry": "scanner.registry.authorizations",
     "RegistryError": "scanner.registry.authorizations",
-    "load_rule_pack": "scanner.text.rules",
+    "load_rule_pack": "scanner.text.rule_loader",
     "create_app": "scanner.api.app",
 }
 

@@ -215,7 +215,7 @@ class ProcessEngine(Engine):
 
     def start(self) -> None:
         self._open_store()
-        from ..text.rules import load_rule_pack
+        from ..text.rule_loader import load_rule_pack
 
         self.rules = load_rule_pack()
         self._pool = self._new_pool()

@@ -359,7 +359,7 @@ def to_sarif(results: list, scanner, source: str) -> dict[str, Any]:
 
 # ---------------------------------------------------------------------------------------------
 def cmd_rules_list(args: argparse.Namespace) -> int:
-    from ..text.rules import load_rule_pack
+    from ..text.rule_loader import load_rule_pack
 
     pack = load_rule_pack()
     if args.format == "json":
@@ -373,7 +373,7 @@ def cmd_rules_list(args: argparse.Namespace) -> int:
 
 
 def cmd_rules_explain(args: argparse.Namespace) -> int:
-    from ..text.rules import load_rule_pack
+    from ..text.rule_loader import load_rule_pack
     from .errors import UsageError
 
     pack = load_rule_pack()

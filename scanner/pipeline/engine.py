@@ -28,11 +28,11 @@ class Scanner:
     def __init__(self, store=None, as_of: date | None = None, with_images: bool = True):
         from ..core.config import SpaProfile
         from ..text import analysis as text
-        from ..text import learned, rules
+        from ..text import learned, rule_loader
         from . import verdict
 
         self.profile = SpaProfile.load()
-        self.rules = rules.load_rule_pack()
+        self.rules = rule_loader.load_rule_pack()
         self.rules.profile = self.profile
         self.text = text.TextAnalyzer(profile=self.profile)
         self.verdict = verdict

@@ -8,7 +8,6 @@ first pass (a name is an identifier when the same item confirms a visit, for ins
 from __future__ import annotations
 
 import bisect
-import hashlib
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -16,12 +15,11 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from ..core.config import SpaProfile, fitted_on_holdout, read_yaml, rules_dir
+from ..core.config import SpaProfile
 from ..core.models import Finding, Item, Severity
 from .analysis import STRONG_IDS, Person, Sentence, TextAnalysis
-from .lexicon import TREATMENT_LABELS, Lexicon, load_lexicon
+from .lexicon import TREATMENT_LABELS, Lexicon
 
-REQUIRED_FIELDS = ("id", "category", "severity", "message", "rationale", "remediation", "citation", "examples")
 PROMO_RE = re.compile(r"\b(special|sale|offer|promo|discount|deal|\d+% off|book (now|online|today|yours)|"
                       r"gift cards?|runs through|this week only|happy hour)\b|"
                       # price and availability answers (issue 10, item 3): "$12 per unit", "filler starts at $650"
@@ -133,8 +131,8 @@ class RulePack:
                     continue
                 new = [_finding(rule, h) for h in DETECTORS[rule.detector](rule, ctx)]
                 findings.extend(new)
-                if not second:
-                    ctx.found |= {f.category for f in new if f.severity in (Severity.high, Severity.medium)}
+                # second-pass rules see what earlier second-pass rules found too (PAT080 runs before the name rules)
+                ctx.found |= {f.category for f in new if f.severity in (Severity.high, Severity.medium)}
         if findings and fully_authorized(ctx):
             findings = [f for f in findings if f.category not in COVERED_BY_AUTHORIZATION]
         norm = getattr(analysis, "normalized", None)
@@ -166,63 +164,6 @@ def _finding(rule: Rule, h: Hit) -> Finding:
         citation=rule.citation, suggestion=rule.remediation, score=round(h.score, 3), pattern=h.pattern or None,
         registry_record=h.registry_record, detail=h.detail,
     )
-
-
-def _rule_files(root: Path) -> list[Path]:
-    return sorted(p for p in root.glob("*.yaml") if p.name not in ("lexicons.yaml", "spa_profile.yaml", "replies.yaml"))
-
-
-def load_rule_pack(root: Path | None = None) -> RulePack:
-    root = root or rules_dir()
-    rules: list[Rule] = []
-    digest = hashlib.sha256()
-    seen: set[str] = set()
-    versions = []
-    for path in _rule_files(root):
-        raw = path.read_bytes()
-        digest.update(raw)
-        data = read_yaml(raw) or {}
-        versions.append(str(data.get("version", "0")))
-        for i, r in enumerate(data.get("rules", [])):
-            if fitted_on_holdout(r):
-                continue
-            missing = [k for k in REQUIRED_FIELDS if k not in r]
-            where = f"{path.name} rule #{i + 1} ({r.get('id', '?')})"
-            if missing:
-                raise RuleError(f"{where}: missing {', '.join(missing)}")
-            ex = r["examples"]
-            if not isinstance(ex, dict) or not ex.get("fire") or not ex.get("silent"):
-                raise RuleError(f"{where}: examples need both 'fire' and 'silent' lists")
-            if r["id"] in seen:
-                raise RuleError(f"{where}: duplicate rule id")
-            if r["severity"] not in ("high", "medium", "low", "info"):
-                raise RuleError(f"{where}: bad severity {r['severity']!r}")
-            seen.add(r["id"])
-            rules.append(Rule(
-                id=r["id"], category=r["category"], severity=r["severity"], message=r["message"].strip(),
-                rationale=r["rationale"].strip(), remediation=r["remediation"].strip(), citation=r["citation"],
-                examples=ex, detector=r.get("detector", "none"), params=r.get("params", {}) or {},
-                kinds=tuple(r.get("kinds", ("post", "reply", "comment", "message"))), after=bool(r.get("after")),
-                requires=tuple(r.get("requires", ())), unless=tuple(r.get("unless", ())),
-                title=r.get("title", ""), pack=path.stem,
-            ))
-    version = f"{'+'.join(versions) or '0'}-{digest.hexdigest()[:8]}"
-    lex = load_lexicon()
-    for rule in rules:
-        rule.params["_compiled"] = [re.compile(_expand(p["re"] if isinstance(p, dict) else p, lex), re.I)
-                                    for p in _flat(rule.params.get("patterns", [])) if not fitted_on_holdout(p)]
-    for rule in rules:
-        rule.params["_targets"] = [re.compile(_expand(t, lex), re.I) for t in rule.params.get("targets", [])]
-    # a rule that is loaded (not held out) turns on the detector extensions it names, and lends its
-    # patterns to the shared description finder when it says `describes: true`
-    switches = frozenset(s for rule in rules for s in rule.params.get("enables", []))
-    describe = tuple(rx for rule in rules if rule.params.get("describes") for rx in rule.params["_compiled"])
-    return RulePack(rules, version, lex, switches=switches, describe=describe)
-
-
-def _flat(patterns: list[Any]) -> list[Any]:
-    """Patterns with shared YAML lists (`- *family`) spliced in."""
-    return [q for p in patterns for q in (p if isinstance(p, list) else [p])]
 
 
 def _expand(pattern: str, lex: Lexicon) -> str:
@@ -1006,5 +947,3 @@ def _hidden_characters(rule: Rule, ctx: Ctx) -> Iterator[Hit]:
 def _none(rule: Rule, ctx: Ctx) -> Iterator[Hit]:
     return iter(())
 
-
-from . import own_situation_advice, personal_remarks  # noqa: E402,F401  (they register their detectors)
