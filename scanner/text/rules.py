@@ -765,8 +765,10 @@ def features(ctx: Ctx) -> list[Feature]:
         excluded = {i for p in ctx.a.persons if p.role in ("staff", "spa", "celebrity", "recipient")
                     and id(p) not in cared for i in range(p.start, p.end)}
         longest = max((p.end - p.start for p in ctx.a.persons), default=0)
+        named_at: dict[int, Any] = {}  # registry names by start, to link a description that opens with one
         if reg is not None:
             for m in reg.find_in_text(ctx.a.text):
+                named_at.setdefault(m.start, m)
                 if m.start in excluded:
                     continue
                 person = next((p for p in persons_between(ctx, m.start - longest, m.end) if m.start < p.end), None)
@@ -790,7 +792,9 @@ def features(ctx: Ctx) -> list[Feature]:
             appositive = "authorized_uses" in ctx.switches and not covered.isdisjoint(
                 range(max(0, (h.start or 0) - 4), h.start or 0))  # "Greg V., a 52-year-old trial attorney"
             if covered.isdisjoint(range(h.start or 0, h.end or 0)) and not appositive:
-                out.append(Feature(h.start, h.end, h.evidence, (), content_purposes(ctx), "text", "description"))
+                named = named_at.get(h.start or 0)  # "Bethany lost 31 lbs": the description names someone
+                out.append(Feature(h.start, h.end, h.evidence, tuple(named.patient_ids) if named else (),
+                                   content_purposes(ctx), "text", "description"))
         return out
     return _memo(ctx, "features", compute)
 

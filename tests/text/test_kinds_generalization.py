@@ -61,6 +61,11 @@ GROUPS = {
         _case("quote-tiktok", QUOTE, "post", True, "tiktok"),
         _case("lionel-quote", "'Best decision I ever made.' — Lionel M.", "post", True, "facebook"),
         _case("men", "Men's facials are 20% off all June 🧔 Swipe for the menu!", "post", False, "instagram"),
+        # a named result that opens with an authorized name is that person (stop 17)
+        _case("named-result-authorized", "Case study: how Lionel M. got his energy back. Lionel lost 12 pounds on our "
+              "semaglutide program in four months.", "post", False, "website"),
+        _case("named-result", "Case study: how Dora P. got her energy back. Dora lost 12 pounds on our semaglutide "
+              "program in four months.", "post", True, "website"),
         _case("staff-gives-care", "Our PA Renata Diaz treated his frown lines in ten minutes. Case study: Lionel M., "
               "61, retired pilot.", "post", False, "website"),
     ],
