@@ -326,7 +326,10 @@ ADVICE_MODAL = (r"\b(?:you(?:'ll)? (?:should|need to|must|have to|want to|can (?
                 r"make sure (?:to|you)|be sure to|we(?:'d)? (?:recommend|suggest|advise) (?:that )?you|i(?:'d)? (?:recommend|suggest) (?:that )?you)\b")
 DOSE_RE = re.compile(r"\b\d+\s?(?:mg|ml|mcg|units?|iu|g a day|grams?)\b|\b(?:once|twice|three times|\d+x|\d+ times) (?:a|per) (?:day|night|week)\b|"
                      r"\b\d+x a day\b|\bevery \d+ hours\b|\bfor (?:about )?\d+ (?:minutes|hours|days|weeks)\b|\bat night\b|"
-                     r"\b\d+ (?:more )?(?:minutes|hours|days|weeks)\b|\bon/off\b|\btonight\b|\bpropped up\b", re.I)
+                     r"\b\d+ (?:more )?(?:minutes|hours|days|weeks)\b|\bon/off\b|\btonight\b|\bpropped up\b|"
+                     # durations in words: "another week", "ten minutes of walking a day"
+                     r"\b(?:another|one more|a few more|a couple more|two|three|four|five|six|seven|eight|nine|ten)\s+"
+                     r"(?:more\s+)?(?:minutes|hours|days|weeks|months|nights|week|month|night)\b", re.I)
 
 
 def _clinical_object(ctx: Ctx, clause: str) -> bool:
