@@ -12,20 +12,9 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
-from ..core.config import fitted_on_holdout
-from .rules import DOSE_RE, Ctx, Hit, Rule, _expand, detector, is_promo
+from .rules import DOSE_RE, Ctx, Hit, Rule, detector, is_promo
 
 FIRST_PERSON_RE = re.compile(r"\b(?:i|i'm|im|i've|ive|my|me|mine)\b", re.I)
-
-
-def _patterns(rule: Rule, ctx: Ctx, key: str) -> list[re.Pattern[str]]:
-    """The rule's `key` patterns ({lexicon} macros expanded; `{fitted_on, re}` entries left out while that set is
-    held out), compiled once per loaded rule."""
-    cache = f"_{key}_compiled"
-    if cache not in rule.params:
-        rule.params[cache] = [re.compile(_expand(p["re"] if isinstance(p, dict) else p, ctx.lex), re.I)
-                              for p in rule.params.get(key) or [] if not fitted_on_holdout(p)]
-    return list(rule.params[cache])
 
 
 def _own_situation(ctx: Ctx, rule: Rule) -> bool:
@@ -34,7 +23,7 @@ def _own_situation(ctx: Ctx, rule: Rule) -> bool:
     if not FIRST_PERSON_RE.search(review):
         return False
     lex = ctx.lex
-    return any(rx.search(review) for rx in _patterns(rule, ctx, "own_situation")) or any(
+    return any(rx.search(review) for rx in rule.params.get("_own_situation", [])) or any(
         lex.regex(k).search(review) for k in ("conditions", "body_areas", "procedures", "products", "medications"))
 
 
@@ -47,7 +36,7 @@ def _own_situation_advice(rule: Rule, ctx: Ctx) -> Iterator[Hit]:
         if s.generic or is_promo(s):
             continue
         dosed = DOSE_RE.search(s.text)
-        for rx in [*rule.params["_compiled"], *(_patterns(rule, ctx, "with_dose") if dosed else [])]:
+        for rx in [*rule.params["_compiled"], *(rule.params.get("_with_dose", []) if dosed else [])]:
             m = rx.search(s.text)
             if m:
                 yield Hit(s.start + m.start(), s.start + m.end(), m.group(0), pattern=rx.pattern[:80])

@@ -12,22 +12,10 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
-from ..core.config import fitted_on_holdout
 from .analysis import Sentence, TextAnalysis
 from .rules import Ctx, Hit, Rule, detector, is_promo, persons_between
 
 NOT_PATIENTS = ("staff", "celebrity", "spa", "recipient")
-
-
-def _compiled(rule: Rule, key: str) -> re.Pattern[str] | None:
-    """One alternation of the rule's `key` patterns (a pattern may be `{fitted_on: [...], re: ...}`, left out
-    while that set is held out), compiled once per loaded rule."""
-    cache = f"_{key}_re"
-    if cache not in rule.params:
-        pats = [p["re"] if isinstance(p, dict) else p for p in rule.params.get(key) or [] if not fitted_on_holdout(p)]
-        rule.params[cache] = re.compile("|".join(f"(?:{p})" for p in pats), re.I) if pats else None
-    rx = rule.params[cache]
-    return rx if isinstance(rx, re.Pattern) else None
 
 
 JOINED_RE = re.compile(r",\s*(?=and\b)|;|\s[—–-]\s")
@@ -44,14 +32,14 @@ def unsafe_parts(rule: Rule, analysis: TextAnalysis) -> list[tuple[Sentence, int
     thanks ("Thank you so much, and tell your mother happy 80th!"): splitting at every comma leaves
     pleasantries nobody listed ("Thank you, Meg, we loved reading this!"; tried on new sentences: more
     false alarms)."""
-    safe = _compiled(rule, "safe")
+    safe = rule.params.get("_safe", [])
     out = []
     for s in analysis.sentences:
         if s.generic or is_promo(s):
             continue
         cuts = [0, *(m.start() for m in JOINED_RE.finditer(s.text)), len(s.text)]
         for a, b in zip(cuts, cuts[1:], strict=False):
-            if s.text[a:b].strip() and not (safe is not None and safe.search(s.text[a:b])):
+            if s.text[a:b].strip() and not any(rx.search(s.text[a:b]) for rx in safe):
                 out.append((s, s.start + a, s.start + b))
     return out
 
@@ -88,10 +76,9 @@ def _personal_remark(rule: Rule, ctx: Ctx) -> Iterator[Hit]:
     """The first sentence to or about a person that no safe-reply marker covers, in a reply to someone who is
     not asking a general question (a review reply sent without its review counts as answering a client)."""
     review = (ctx.item.in_reply_to or "").strip()
-    asks = _compiled(rule, "general_review")
     if not review and ctx.item.kind != "reply":
         return  # a comment without the comment it answers may be talking to anyone
-    if ctx.a.reviewer_prospect or (review and asks is not None and asks.search(review)):
+    if ctx.a.reviewer_prospect or (review and any(rx.search(review) for rx in rule.params.get("_general_review", []))):
         return  # a review reply drafted without its review is judged as answering a client (fail closed)
     for s, start, end in unsafe_parts(rule, ctx.a):
         if _about_someone(ctx, start, end):

@@ -16,6 +16,10 @@ from .lexicon import load_lexicon
 from .rules import Rule, RuleError, RulePack, _expand
 
 REQUIRED_FIELDS = ("id", "category", "severity", "message", "rationale", "remediation", "citation", "examples")
+# the regex lists a rule's params may carry -> where the loader puts them compiled ({lexicon} macros expanded,
+# `{re, fitted_on}` entries left out while that set is held out); detectors read only the compiled lists
+PATTERN_LISTS = {"patterns": "_compiled", "targets": "_targets", "safe": "_safe", "general_review": "_general_review",
+                 "own_situation": "_own_situation", "with_dose": "_with_dose"}
 
 
 def _rule_files(root: Path) -> list[Path]:
@@ -59,10 +63,9 @@ def load_rule_pack(root: Path | None = None) -> RulePack:
     version = f"{'+'.join(versions) or '0'}-{digest.hexdigest()[:8]}"
     lex = load_lexicon()
     for rule in rules:
-        rule.params["_compiled"] = [re.compile(_expand(p["re"] if isinstance(p, dict) else p, lex), re.I)
-                                    for p in _flat(rule.params.get("patterns", [])) if not fitted_on_holdout(p)]
-    for rule in rules:
-        rule.params["_targets"] = [re.compile(_expand(t, lex), re.I) for t in rule.params.get("targets", [])]
+        for key, compiled in PATTERN_LISTS.items():
+            rule.params[compiled] = [re.compile(_expand(p["re"] if isinstance(p, dict) else p, lex), re.I)
+                                     for p in _flat(rule.params.get(key, [])) if not fitted_on_holdout(p)]
     # a rule that is loaded (not held out) turns on the detector extensions it names, and lends its
     # patterns to the shared description finder when it says `describes: true`
     switches = frozenset(s for rule in rules for s in rule.params.get("enables", []))
