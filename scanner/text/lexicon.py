@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -36,6 +37,14 @@ class Lexicon:
     def regex(self, key: str) -> re.Pattern[str]:
         if key not in self._compiled:
             self._compiled[key] = term_regex(list(self.terms(key)))
+        return self._compiled[key]
+
+    def built(self, name: str, build: Callable[[Lexicon], str]) -> re.Pattern[str]:
+        """A case-insensitive regex built from this vocabulary (a template filled with alternations), compiled
+        once per lexicon rather than once per item."""
+        key = f"built:{name}"
+        if key not in self._compiled:
+            self._compiled[key] = re.compile(build(self), re.IGNORECASE)
         return self._compiled[key]
 
     def alternation(self, key: str) -> str:

@@ -12,15 +12,14 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
-from .analysis import Sentence, TextAnalysis
+from .analysis import SECOND_PERSON, Sentence, TextAnalysis
+from .lexicon import Lexicon
 from .rules import Ctx, Hit, Rule, detector, is_promo, persons_between
 
 NOT_PATIENTS = ("staff", "celebrity", "spa", "recipient")
 
 
 JOINED_RE = re.compile(r",\s*(?=and\b)|;|\s[—–-]\s")
-SECOND_PERSON_RE = re.compile(r"\b(?:you|your|yours|you're|youre|you'll|you've|yourself|ya|u|ur|y'all|"
-                              r"tu|tus|te|ti|contigo|usted|ustedes)\b", re.I)  # English and Spanish
 INTERJECTION_RE = re.compile(r"\b(?:hi|hey|hello|dear|aw+|yay|omg|ha(?:ha)*|wow|oh|ok(?:ay)?|noted|yes|yess+|lol|xo+)\b", re.I)
 
 
@@ -49,12 +48,14 @@ def unsafe_sentences(rule: Rule, analysis: TextAnalysis) -> list[Sentence]:
     return list({s.start: s for s, _a, _b in unsafe_parts(rule, analysis)}.values())
 
 
-def _family_re(ctx: Ctx) -> re.Pattern[str]:
-    cached = ctx.cache.get("family_words_re")
-    if cached is None:
-        cached = ctx.cache["family_words_re"] = re.compile(rf"\b(?:{ctx.lex.alternation('family_words')}|kids?|"
-                                                           r"little one|hubby|wifey)\b", re.I)
-    return cached
+def _family_re(lex: Lexicon) -> re.Pattern[str]:
+    return lex.built("family_and_kids", lambda lx: rf"\b(?:{lx.alternation('family_words')}|kids?|little one|hubby|wifey)\b")
+
+
+def _second_person_re(lex: Lexicon) -> re.Pattern[str]:
+    """The words the text analysis counts as second person (English and the lexicon's, e.g. Spanish "tu")."""
+    return lex.built("second_person", lambda lx: r"\b(?:{})\b".format(
+        "|".join(sorted(re.escape(w) for w in SECOND_PERSON | set(lx.terms("second_person_words"))))))
 
 
 def _about_someone(ctx: Ctx, start: int, end: int) -> bool:
@@ -67,8 +68,8 @@ def _about_someone(ctx: Ctx, start: int, end: int) -> bool:
         rest = rest.replace(p.text, " ")
     if not re.search(r"[^\W\d_]{2,}", INTERJECTION_RE.sub(" ", rest)):
         return False
-    return bool(any(p.role not in NOT_PATIENTS for p in people) or SECOND_PERSON_RE.search(text)
-                or _family_re(ctx).search(text))
+    return bool(any(p.role not in NOT_PATIENTS for p in people) or _second_person_re(ctx.lex).search(text)
+                or _family_re(ctx.lex).search(text))
 
 
 @detector("personal_remark")

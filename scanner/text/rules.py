@@ -475,23 +475,21 @@ STAFF_CARE_RE = (r"\b(?:her|his|their) own\b|\b(?:got|had|gets|received|tried|di
 
 def _staff_receives_care(ctx: Ctx, p: Person, s: Sentence) -> bool:
     """A staff member described as receiving care in her own sentence ("our injector Maya got her lips done")."""
-    if "staff_care" not in ctx.cache:
-        care = "|".join(ctx.lex.alternation(k) for k in ("procedures", "products", "body_areas", "visit_nouns"))
-        treatments = "|".join(ctx.lex.alternation(k) for k in ("procedures", "products"))
-        ctx.cache["staff_care"] = re.compile(STAFF_CARE_RE.format(care=care, treatments=treatments), re.I)
     rest = ctx.a.text[p.start:s.end]
-    m = ctx.cache["staff_care"].search(rest)
+    m = ctx.lex.built("staff_care", lambda lex: STAFF_CARE_RE.format(
+        care=_care_alternation(lex), treatments="|".join(lex.alternation(k) for k in ("procedures", "products")))).search(rest)
     if m and not ("authorized_uses" in ctx.switches and m.group(0).lower().startswith("treated ")):
         return True  # (with `authorized_uses`, "Paloma treated his glabella" is Paloma giving care, not receiving it)
     if "staff_care_more" not in ctx.switches:
         return False
-    if "staff_care_more_re" not in ctx.cache:
-        care = "|".join(ctx.lex.alternation(k) for k in ("procedures", "products", "body_areas", "visit_nouns"))
-        ctx.cache["staff_care_more_re"] = re.compile(STAFF_CARE_MORE_RE.format(care=care), re.I)
-    more = ctx.cache["staff_care_more_re"]
+    more = ctx.lex.built("staff_care_more", lambda lex: STAFF_CARE_MORE_RE.format(care=_care_alternation(lex)))
     quote = ctx.a.text[max(0, p.start - 300):p.start] if p.attribution else ""
     return bool(more.search(rest) or quote and re.search(rf"\bmy\s+(?:[\w-]+\s+)?(?:{ctx.lex.alternation('products')}|"
                                                           rf"{ctx.lex.alternation('procedures')})", quote, re.I))
+
+
+def _care_alternation(lex: Lexicon) -> str:
+    return "|".join(lex.alternation(k) for k in ("procedures", "products", "body_areas", "visit_nouns"))
 
 
 # more ways to say a staff member received care ("wrapped his 6th round of", "getting her first facial")
