@@ -32,6 +32,7 @@ import numpy as np
 
 from ..core.config import models_dir
 from ..core.models import Finding, Item, Severity
+from .personal_remarks import unsafe_sentences
 
 log = logging.getLogger(__name__)
 
@@ -160,7 +161,6 @@ class LearnedLayer:
         (thanks, apologies, wishes, general information), so the model never flags a pleasantry alone."""
         if self.generic_reply is None or item.kind not in ("reply", "comment") or not (item.in_reply_to or "").strip():
             return list(analysis.sentences)
-        from .personal_remarks import unsafe_sentences
         return unsafe_sentences(self.generic_reply, analysis)
 
     @classmethod
@@ -196,10 +196,11 @@ class LearnedLayer:
         the rules left unflagged, and at least MIN_WORDS words long."""
         out: list[list[Finding]] = [[] for _ in staged]
         flagged = [{f.category for f in fs if f.severity in (Severity.high, Severity.medium)} for _, _, fs in staged]
-        sentences = [self.candidates(item, analysis) for item, analysis, _ in staged]
-        todo = [i for i, (item, analysis, _) in enumerate(staged)
-                if about_someone(item, analysis) and set(self.rules) - flagged[i] and sentences[i]
-                and len(_WORD.findall(analysis.text)) >= MIN_WORDS]
+        sentences: dict[int, list[Any]] = {}  # the sentences a finding may name, for the items worth scoring
+        for i, (item, analysis, _) in enumerate(staged):
+            if about_someone(item, analysis) and set(self.rules) - flagged[i] and len(_WORD.findall(analysis.text)) >= MIN_WORDS:
+                sentences[i] = self.candidates(item, analysis)
+        todo = [i for i, cands in sentences.items() if cands]
         if not todo:
             return out
         x = self.features([staged[i] for i in todo])

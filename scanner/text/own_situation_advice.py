@@ -9,12 +9,9 @@ are education).
 """
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 
-from .rules import DOSE_RE, Ctx, Hit, Rule, detector, is_promo
-
-FIRST_PERSON_RE = re.compile(r"\b(?:i|i'm|im|i've|ive|my|me|mine)\b", re.I)
+from .rules import DOSE_RE, FIRST_PERSON_RE, Ctx, Hit, Rule, detector, is_promo
 
 
 def _own_situation(ctx: Ctx, rule: Rule) -> bool:
