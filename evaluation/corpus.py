@@ -29,11 +29,19 @@ def corpus_dir() -> Path:
     raise SystemExit("labeled sets not found: set MEDSPA_SHARED to the folder holding corpus/")
 
 
-SETS = ("dev", "train-replies", "train-marketing", "train-messages")
+SHARED_SETS = ("dev", "train-replies", "train-marketing", "train-messages")
+EXTRA_DIR = ROOT / "evaluation" / "sets"  # sets written here (evaluation/sets/README.md says by whom and how)
+SETS = SHARED_SETS + tuple(sorted(p.parent.name for p in EXTRA_DIR.glob("*/cases.jsonl")))
+BLIND_DIR = ROOT / "evaluation" / "blind"  # never read, never fitted on (evaluation/blind/README.md)
+BLIND_SETS = tuple(sorted(p.parent.name for p in BLIND_DIR.glob("*/cases.jsonl")))
 
 
 def cases_path(name: str) -> Path:
-    return corpus_dir() / "cases.jsonl" if name == "dev" else corpus_dir() / name / "cases.jsonl"
+    if name == "dev":
+        return corpus_dir() / "cases.jsonl"
+    if name in SHARED_SETS:
+        return corpus_dir() / name / "cases.jsonl"
+    return (BLIND_DIR if name in BLIND_SETS else EXTRA_DIR) / name / "cases.jsonl"
 
 
 def load_cases(name: str) -> list[dict]:

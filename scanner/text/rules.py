@@ -220,6 +220,8 @@ def _answers_general_question(ctx: Ctx) -> bool:
 
     Needs `enables: [general_questions]`."""
     review = ctx.item.in_reply_to or ""
+    for own in ctx.profile.handles:  # "@harborandhue can you work out after botox?" asks the spa, about no one
+        review = re.sub(re.escape(own) + r"\b", " ", review, flags=re.I)
     return ("general_questions" in ctx.switches and ctx.item.kind in ("reply", "comment") and "?" in review
             and not FIRST_PERSON_RE.search(review)
             and not (SOMEONE_NOT_YOU_RE if "generic_you" in ctx.switches else SOMEONE_RE).search(review))
@@ -264,8 +266,9 @@ def _owned(ctx: Ctx, start: int, end: int) -> bool:
 def _phrase(rule: Rule, ctx: Ctx) -> Iterator[Hit]:
     """Regex patterns (with lexicon macros); `sentence: personal` keeps hits in sentences about one person."""
     need_personal = rule.params.get("sentence") == "personal"
-    if rule.params.get("skip_prospect") and ctx.a.reviewer_prospect:
-        return  # answers someone who has not been treated: general education
+    skip = rule.params.get("skip_prospect")  # true, or the switch that turns the skip on
+    if skip and ctx.a.reviewer_prospect and (skip is True or skip in ctx.switches):
+        return  # answers someone who has not been treated: general education, "your first visit" is to come
     for rx in rule.params["_compiled"]:
         for m in rx.finditer(ctx.a.text):
             s = ctx.a.sentence_at(m.start())
@@ -348,8 +351,24 @@ def _advice(rule: Rule, ctx: Ctx) -> Iterator[Hit]:
 
 # an indefinite noun phrase names a kind of thing ("a mole that changes shape needs to be checked"), unless the
 # sentence has already spoken of the person ("You came in for a lip flip", "you have a bruise")
+PRACTICE_NOUN_RE = re.compile(r"(?:Surgery|Surgical|Dental|Dentistry|Dermatology|Chiropractic|Vision|Optometry|Therapy|PT|Clinic|"
+                              r"Lounge|Spa|Medical|Wellness|Health|Labs?|Hydration|Aesthetics|Associates|Institute|Center)\b")
+
+
+def in_practice_name(text: str, start: int, end: int) -> bool:
+    """The word is part of a capitalized practice name ("Ruxton Plastic Surgery", "Leaner Life Medical Weight Loss")."""
+    if not text[start:start + 1].isupper():
+        return False
+    before = re.search(r"(?:\b[A-Z][\w&'’.-]*\s+){1,4}$", text[max(0, start - 60):start])
+    after = re.match(r"(?:\s+[A-Z][\w&'’.-]*){0,4}", text[end:end + 60])
+    run = (before.group(0) if before else "") + text[start:end] + (after.group(0) if after else "")
+    return bool(before or after and after.group(0)) and bool(PRACTICE_NOUN_RE.search(run))
+
+
 INDEFINITE_BEFORE = re.compile(r"\b(?:a|an|any)\s+(?:[a-z-]+\s+)?$", re.I)
 YOU_RE = re.compile(r"\b(?:you|your|you're|you've|u|ur)\b", re.I)
+CONDITIONAL_YOU_RE = re.compile(r"^(?:(?!\byour?\b).)*\b(?:if|whether|when|whenever|in case)\s+you(?:'re| are| have| ever| need| want| get)?\b"
+                                r"(?:(?!\byour\b)[^,;])*$", re.I)  # the only "you" before the term is the one in an "if you ..." clause
 
 
 @detector("personal_treatment")
@@ -361,8 +380,12 @@ def _personal_treatment(rule: Rule, ctx: Ctx) -> Iterator[Hit]:
         s = ctx.a.sentence_at(t.start)
         if s is None or not personal(ctx, s):
             continue
-        if INDEFINITE_BEFORE.search(ctx.a.text[max(0, t.start - 30):t.start]) and not YOU_RE.search(ctx.a.text[s.start:t.start]):
-            continue  # "a mole that changes shape", "any filler": a kind of thing, not this person's
+        if INDEFINITE_BEFORE.search(ctx.a.text[max(0, t.start - 30):t.start]) and not (
+                YOU_RE.search(ctx.a.text[s.start:t.start]) and not (
+                    "hypotheticals" in ctx.switches and CONDITIONAL_YOU_RE.search(ctx.a.text[s.start:t.start]))):
+            continue  # "a mole that changes shape", "any filler", "if you're recovering from an injury": a kind of thing
+        if "practice_names" in ctx.switches and in_practice_name(ctx.a.text, t.start, t.end):
+            continue  # "the Ruxton Plastic Surgery team"
         echo = t.text.lower() in ctx.a.reply_terms or any(w in ctx.a.reply_terms for w in t.text.lower().split())
         if t.label in owned_labels and not _owned(ctx, t.start, t.end):
             pointed = re.search(r"\b(?:that|those|this|these)\s+(?:[\w-]+\s+)?$", ctx.a.text[max(0, t.start - 25):t.start], re.I)
@@ -419,6 +442,8 @@ NOT_CLIENT_RE = re.compile(r"\b(?:giveaway|raffle|contest|sweepstakes|drawing)\b
 
 ORG_WORDS_RE = re.compile(r"\b(?:Aesthetics|Therapy|Physical|Dental|Dentistry|Dermatology|Clinic|Spa|Lounge|Chiropractic|Medical|"
                           r"Wellness|Health|Vision|Eye Care|Orthodontics|Family|Street|Laser|Skin|Institute|Center|Centre|Labs?)\b")
+MINOR_CONTEXT_RE = re.compile(r"\bparent or guardian\b|\b(?:since|as|because) (?:she|he)(?:'s| is) (?:[1-9]|1[0-7])\b|"
+                              r"\bafter school\b|\b(?:her|his) (?:school|teacher|class(?:room)?|coach)\b", re.I)
 MINOR_AFTER_RE = re.compile(r"^\W{0,3}\(?\s*(?:age[sd]?\s*)?(?:[1-9]|1[0-7])\s*(?:years?|yrs?|años|y/?o)?\s*\)")
 
 
@@ -430,6 +455,8 @@ def _not_a_message_patient(ctx: Ctx, p: Person) -> bool:
         return True
     if ORG_WORDS_RE.search(p.text + t[p.end:p.end + 25].split("\n")[0][:25]):
         return True
+    if "minors" in ctx.switches and (MINOR_AFTER_RE.search(t[p.end:p.end + 20]) or MINOR_CONTEXT_RE.search(t)):
+        return True  # "the parent or guardian of Lucas Moreno (age 9)", "since she's 15, a parent needs to be present"
     first = p.text.split()[0] if p.text.split() else ""
     if re.fullmatch(r"\w+", first):  # the words followed by a child's age are found once per item (linear time)
         return first in _memo(ctx, "minor_words", lambda: {m.group(0) for m in re.finditer(r"\w+", t)
@@ -480,6 +507,9 @@ def _staff_receives_care(ctx: Ctx, p: Person, s: Sentence) -> bool:
         care=_care_alternation(lex), treatments="|".join(lex.alternation(k) for k in ("procedures", "products")))).search(rest)
     if m and not ("authorized_uses" in ctx.switches and m.group(0).lower().startswith("treated ")):
         return True  # (with `authorized_uses`, "Paloma treated his glabella" is Paloma giving care, not receiving it)
+    if "staff_longtime_client" in ctx.switches and ctx.lex.built("staff_longtime", lambda lex: STAFF_LONGTIME_RE.format(
+            care=_care_alternation(lex))).search(rest):
+        return True
     if "staff_care_more" not in ctx.switches:
         return False
     more = ctx.lex.built("staff_care_more", lambda lex: STAFF_CARE_MORE_RE.format(care=_care_alternation(lex)))
@@ -496,6 +526,11 @@ def _care_alternation(lex: Lexicon) -> str:
 STAFF_CARE_MORE_RE = (r"\b(?:wrapped|completed|booked|getting|gets|tries|trying|loves)\s+(?:up\s+)?(?:her|his|their)\s+"
                       r"(?:[\w-]+\s+){{0,4}}?(?:{care})\b|\b(?:does|did|doing)\s+(?:my|her|his)\s+(?:[\w-]+\s+){{0,2}}?(?:{care})\b|"
                       r"\b(?:she|he)(?:'s| is) (?:a |our )?(?:client|patient) too\b")
+
+
+STAFF_LONGTIME_RE = (r"\b(?:she|he|they)(?:'s| is| has| have|'ve)? been (?:getting|doing|having|coming in for|on)\s+(?:[\w-]+\s+){{0,3}}?(?:{care})\b|"
+                     r"['’]s been (?:getting|doing|having|on)\s+(?:[\w-]+\s+){{0,3}}?(?:{care})\b|"
+                     r"\b(?:and|&|also|plus)\s+(?:a|an|one of our)\s+(?:(?-i:[A-Z])[\w&'’-]*\s+)?(?:most\s+)?(?:loyal\s+|longtime\s+|favou?rite\s+|regular\s+)?(?:clients?|patients?)\b")
 
 
 PATIENT_CONTEXT = (r"\b(?:she|he|her|his|they|their)\b|['’]s\s+\w+|\b(?:client|patient)\b|\bthank(?:s| you)(?: so much)? (?:to|for)\b|"
@@ -618,6 +653,13 @@ def _visit_date(rule: Rule, ctx: Ctx) -> Iterator[Hit]:
             yield Hit(d.start, d.end, d.text, pattern="visit date", score=d.score)
 
 
+BUSINESS_LINE_RE = re.compile(  # a number offered as a business line: a call to action or a practice name just before it
+    r"(?:\b(?:call|text|book|booking|appointments?|appts?|consults?|questions|info|schedule|reschedule|llámenos|llámanos|"
+    r"llame|llama|escríbanos|al|tel|phone|ph)\b\W{0,3}(?:us\W{0,3})?(?:at\W{0,3}|al\W{0,3})?|(?-i:[A-Z][\w&'’]+\s+)"
+    r"(?:surgery|dental|dentistry|dermatology|chiropractic|vision|optometry|therapy|pt|clinic|lounge|spa|medical|"
+    r"wellness|health|labs?|hydration|iv|aesthetics|associates)\W{0,3})$", re.I)
+
+
 @detector("contact_data")
 def _contact(rule: Rule, ctx: Ctx) -> Iterator[Hit]:
     """Phone numbers and e-mail addresses that are not the spa's own."""
@@ -633,6 +675,9 @@ def _contact(rule: Rule, ctx: Ctx) -> Iterator[Hit]:
             p.role not in ("spa", "staff", "recipient", "celebrity") for p in persons_between(ctx, e.start - 45, e.start))
         if spa_context and not names_someone:
             continue
+        if "business_phone_cta" in ctx.switches and e.label == "PHONE_NUMBER" and BUSINESS_LINE_RE.search(before) and not (
+                re.search(r"\b(her|his|their|cell|mobile|home)\b", before[-25:], re.I)):
+            continue  # "Book: 303-555-0109", "Llámenos al ...", "Consults at Front Range Plastic Surgery: ..."
         if "business_phones" in ctx.switches and e.label == "PHONE_NUMBER" and not re.search(
                 r"\b(her|his|their|cell|mobile|home)\b", before[-25:]) and (
                 ORG_WORDS_RE.search(ctx.a.text[max(0, e.start - 60):e.start])
