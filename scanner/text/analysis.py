@@ -193,6 +193,7 @@ class TextAnalyzer:
     _generic_re: re.Pattern[str]
     _not_names: set[str]
     _ner_hygiene: bool
+    _identified_re: re.Pattern[str] | None
     _second_person: set[str]
     _treatment_re: re.Pattern[str]
     _your_treatment_re: re.Pattern[str]
@@ -258,6 +259,9 @@ class TextAnalyzer:
         # words the statistical NER takes for people; with them, NER "people" that no name looks like are dropped
         self._not_names = NOT_NAMES | set(self.lexicon.terms("not_names"))
         self._ner_hygiene = bool(self.lexicon.terms("not_names"))
+        cues = self.lexicon.terms("identification_cues")  # "Yep, that's Sloane!" answers "is that ...?"
+        self._identified_re = re.compile(rf"(?i:\b(?:{'|'.join(re.escape(c) for c in cues)}))\s+(?:our\s+)?"
+                                         r"(?P<name>[A-Z][a-z]+(?:\s+[A-Z][a-z]+|\s+[A-Z]\.)?)\b") if cues else None
         self._generic_re = term_regex(list(self.lexicon.terms("generic_markers")))
         self._second_person = SECOND_PERSON | set(self.lexicon.terms("second_person_words"))  # e.g. Spanish "tu"
         roles = self.lexicon.alternation("staff_roles")
@@ -480,10 +484,11 @@ class TextAnalyzer:
                 schedule_lines[line_start] = bool(SCHEDULE_RE.search(line) or self._treatment_re.search(line))
             if schedule_lines[line_start]:
                 add(m.start(), m.end(), "name", "schedule")
-        for m in CUE_NAME_RE.finditer(text):
+        identified = [*self._identified_re.finditer(text)] if self._identified_re else []
+        for m in [*CUE_NAME_RE.finditer(text), *identified]:
             cue_name: str = m.group("name")
             if cue_name.split()[0].lower() not in self._not_names and not self._treatment_re.search(cue_name) and (
-                    " " in cue_name or m.start("name") in propn):
+                    " " in cue_name or m.start("name") in propn or m in identified):
                 add(m.start("name"), m.end("name"), "name", "cue")
         for rx, reason in ((VOCATIVE_START_RE, "vocative"), (VOCATIVE_END_RE, "vocative"),
                            (POSSESSIVE_NAME_RE, "possessive")):

@@ -133,7 +133,7 @@ class RulePack:
                 findings.extend(new)
                 # second-pass rules see what earlier second-pass rules found too (PAT080 runs before the name rules)
                 ctx.found |= {f.category for f in new if f.severity in (Severity.high, Severity.medium)}
-        if findings and fully_authorized(ctx):
+        if findings and (fully_authorized(ctx) or featured_commenter(ctx)):
             findings = [f for f in findings if f.category not in COVERED_BY_AUTHORIZATION]
         norm = getattr(analysis, "normalized", None)
         if norm is not None and norm.origin is not None:  # offsets into the text as written, not as read
@@ -410,6 +410,9 @@ def third_party_patients(ctx: Ctx) -> list[Person]:
             if p.role == "staff" and "staff_clients" in ctx.switches and _staff_receives_care(ctx, p, s):
                 out.append(p)  # a staff name is no immunity when the text says she received care
                 continue
+            if "registry_clients" in ctx.switches and _registry_client_outside_authorization(ctx, p):
+                out.append(p)  # the registry lists the practice's clients: naming one where she did not consent
+                continue
             if p.role not in ("third_party", "unknown") or _authorized_in_comment(ctx, p) or _not_a_client(ctx, p, s):
                 continue
             if "message_people" in ctx.switches and _not_a_message_patient(ctx, p):
@@ -481,6 +484,44 @@ def _not_a_client(ctx: Ctx, p: Person, s: Sentence) -> bool:
     return bool(heading or NOT_CLIENT_RE.search(s.text) or _memo(ctx, "deidentified", lambda: bool(DEIDENTIFIED_RE.search(t))))
 
 
+def _comment_registry_decision(ctx: Ctx, text: str, person: Person | None = None) -> Any | None:
+    """The authorization decision for the one registry client `text` names by full name, alias or handle in a
+    comment (None when it names nobody in the registry, or only by a first name, or ambiguously)."""
+    if ctx.item.kind != "comment" or ctx.registry is None:
+        return None
+    for m in ctx.registry.find_in_text(text):
+        if m.matched_by != "first_name" and len(m.patient_ids) == 1:
+            return ctx.registry.check(list(m.patient_ids), content_purposes(ctx, person), ctx.item.channel, ctx.as_of)
+    return None
+
+
+def _registry_client_outside_authorization(ctx: Ctx, p: Person) -> bool:
+    """A comment names a registry client on a channel or for a use her authorization does not cover (convention 6:
+    only a comment within what she authorized is part of the marketing use). Needs `enables: [registry_clients]`."""
+    d = _comment_registry_decision(ctx, ctx.a.text[p.start:p.end], p)
+    return d is not None and not d.ok
+
+
+FEATURE_TALK_RE = re.compile(r"\b(?:shar\w*|featur\w*|post\w*|story|stories|spotlight|journey|before (?:&|and) after|"
+                             r"letting us|let us|testimonial|video|reel|photos?|pics?)\b", re.I)
+CARE_INSTRUCTION_RE = re.compile(r"\b(?:ice|compress|massage|avoid|skip|take|apply|sleep|go easy|hold off|stop|start|"
+                                 r"swelling|bruis\w*|puff\w*|dose|units?|syringes?|next (?:visit|appointment|session))\b", re.I)
+
+
+def featured_commenter(ctx: Ctx) -> bool:
+    """A comment answering the registry client it is about, on a channel and for the uses she authorized ("you're
+    glowing, Cami! Thank you for letting us share your journey" under her own feature): part of that marketing
+    use (convention 6), so what it says about her is permitted. Needs `enables: [registry_clients]`."""
+    if "registry_clients" not in ctx.switches or ctx.item.kind != "comment" or not (ctx.item.author or "").strip():
+        return False
+    d = _comment_registry_decision(ctx, ctx.item.author or "")
+    if d is None or not d.ok or not FEATURE_TALK_RE.search(ctx.a.text) or CARE_INSTRUCTION_RE.search(ctx.a.text):
+        return False  # about the feature ("thank you for letting us share"), not new care details or instructions
+    others = [p for p in ctx.a.persons if p.role in ("third_party", "unknown")
+              and _comment_registry_decision(ctx, ctx.a.text[p.start:p.end], p) is None]
+    return not others
+
+
 def _authorized_in_comment(ctx: Ctx, p: Person) -> bool:
     """A comment under the spa's marketing that stays within what the featured client authorized for this
     channel is part of that marketing use (corpus convention 6). Needs `enables: [comment_authorization]`."""
@@ -507,9 +548,14 @@ def _staff_receives_care(ctx: Ctx, p: Person, s: Sentence) -> bool:
         care=_care_alternation(lex), treatments="|".join(lex.alternation(k) for k in ("procedures", "products")))).search(rest)
     if m and not ("authorized_uses" in ctx.switches and m.group(0).lower().startswith("treated ")):
         return True  # (with `authorized_uses`, "Paloma treated his glabella" is Paloma giving care, not receiving it)
-    if "staff_longtime_client" in ctx.switches and ctx.lex.built("staff_longtime", lambda lex: STAFF_LONGTIME_RE.format(
-            care=_care_alternation(lex))).search(rest):
-        return True
+    if "staff_longtime_client" in ctx.switches:
+        nxt = ctx.a.sentence_at(s.end + 1) if s.end < len(ctx.a.text) else None
+        first = p.text.split()[-1] if p.text.split() else ""
+        if nxt is not None and nxt.start > s.start and (re.search(rf"\b{re.escape(first)}\b", nxt.text)
+                                                        or re.match(r"\W*(?:she|he|they)\b", nxt.text, re.I)):
+            rest = ctx.a.text[p.start:nxt.end]  # "Meet Brooke, our esthetician! Brooke ... has been getting Botox"
+        if ctx.lex.built("staff_longtime", lambda lex: STAFF_LONGTIME_RE.format(care=_care_alternation(lex))).search(rest):
+            return True
     if "staff_care_more" not in ctx.switches:
         return False
     more = ctx.lex.built("staff_care_more", lambda lex: STAFF_CARE_MORE_RE.format(care=_care_alternation(lex)))
@@ -675,7 +721,8 @@ def _contact(rule: Rule, ctx: Ctx) -> Iterator[Hit]:
             p.role not in ("spa", "staff", "recipient", "celebrity") for p in persons_between(ctx, e.start - 45, e.start))
         if spa_context and not names_someone:
             continue
-        if "business_phone_cta" in ctx.switches and e.label == "PHONE_NUMBER" and BUSINESS_LINE_RE.search(before) and not (
+        if "business_phone_cta" in ctx.switches and e.label == "PHONE_NUMBER" and BUSINESS_LINE_RE.search(
+                ctx.a.text[max(0, e.start - 45):e.start]) and not (
                 re.search(r"\b(her|his|their|cell|mobile|home)\b", before[-25:], re.I)):
             continue  # "Book: 303-555-0109", "Llámenos al ...", "Consults at Front Range Plastic Surgery: ..."
         if "business_phones" in ctx.switches and e.label == "PHONE_NUMBER" and not re.search(
