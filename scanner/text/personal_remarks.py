@@ -58,11 +58,13 @@ def _second_person_re(lex: Lexicon) -> re.Pattern[str]:
         "|".join(sorted(re.escape(w) for w in SECOND_PERSON | set(lx.terms("second_person_words"))))))
 
 
-def _about_someone(ctx: Ctx, start: int, end: int) -> bool:
+def _about_someone(rule: Rule, ctx: Ctx, start: int, end: int) -> bool:
     """The part speaks to the reviewer ("you"), of a companion ("your mom", "the kids") or of a person who is
     not staff, a celebrity or the spa, and says something besides their names and a greeting ("Noemi!")."""
     text = ctx.a.text[start:end]
-    people = persons_between(ctx, start, end)
+    for rx in rule.params.get("_not_about", []):  # a signature, the generic "you" of "when you smile", "most kids"
+        text = rx.sub(" ", text)
+    people = [p for p in persons_between(ctx, start, end) if p.text in text]
     rest = text
     for p in people:
         rest = rest.replace(p.text, " ")
@@ -82,6 +84,6 @@ def _personal_remark(rule: Rule, ctx: Ctx) -> Iterator[Hit]:
     if ctx.a.reviewer_prospect or (review and any(rx.search(review) for rx in rule.params.get("_general_review", []))):
         return  # a review reply drafted without its review is judged as answering a client (fail closed)
     for s, start, end in unsafe_parts(rule, ctx.a):
-        if _about_someone(ctx, start, end):
+        if _about_someone(rule, ctx, start, end):
             yield Hit(s.start, s.end, s.text.strip(), pattern="personal remark beyond a generic reply")
             return

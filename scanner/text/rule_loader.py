@@ -19,7 +19,7 @@ REQUIRED_FIELDS = ("id", "category", "severity", "message", "rationale", "remedi
 # the regex lists a rule's params may carry -> where the loader puts them compiled ({lexicon} macros expanded,
 # `{re, fitted_on}` entries left out while that set is held out); detectors read only the compiled lists
 PATTERN_LISTS = {"patterns": "_compiled", "targets": "_targets", "safe": "_safe", "general_review": "_general_review",
-                 "own_situation": "_own_situation", "with_dose": "_with_dose"}
+                 "own_situation": "_own_situation", "with_dose": "_with_dose", "not_about": "_not_about"}
 
 
 def _rule_files(root: Path) -> list[Path]:
