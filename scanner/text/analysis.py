@@ -194,6 +194,9 @@ class TextAnalyzer:
     _not_names: set[str]
     _ner_hygiene: bool
     _identified_re: re.Pattern[str] | None
+    _never_in_names: set[str]
+    _greeting_re: re.Pattern[str]
+    _institution_before: tuple[str, ...]
     _second_person: set[str]
     _treatment_re: re.Pattern[str]
     _your_treatment_re: re.Pattern[str]
@@ -258,7 +261,17 @@ class TextAnalyzer:
         self._your_treatment_re = re.compile(rf"\byour\s+(?:\w+\s+)?(?!skin\b)(?:{self._treatment_re.pattern})", re.I)
         # words the statistical NER takes for people; with them, NER "people" that no name looks like are dropped
         self._not_names = NOT_NAMES | set(self.lexicon.terms("not_names"))
-        self._ner_hygiene = bool(self.lexicon.terms("not_names"))
+        self._ner_hygiene = bool(self.lexicon.terms("ner_hygiene"))
+        # words that are never part of a person's name ("Transformation Tuesday"), and the practice's own city
+        # ("Boise" from "..., Boise, ID 83702"): the spa's own address is not a person (corpus README, labels)
+        self._never_in_names = set(self.lexicon.terms("never_in_names")) | {
+            w.lower() for a in self.profile.addresses for part in a.split(",")[1:]
+            for w in re.findall(r"\b[A-Z][a-z]{2,}\b", part)}
+        self._institution_before = tuple(self.lexicon.terms("institution_prefixes"))  # "St. Luke's"
+        more = self.lexicon.terms("greetings")  # e.g. Spanish "hola" (lexicons.d), never a name either
+        self._not_names = self._not_names | {g for g in more if " " not in g}
+        self._greeting_re = re.compile(GREETING_RE.pattern.replace(
+            "(?i:hi|", "(?i:" + "".join(re.escape(g) + "|" for g in more) + "hi|")) if more else GREETING_RE
         cues = self.lexicon.terms("identification_cues")  # "Yep, that's Sloane!" answers "is that ...?"
         self._identified_re = re.compile(rf"(?i:\b(?:{'|'.join(re.escape(c) for c in cues)}))\s+(?:our\s+)?"
                                          r"(?P<name>[A-Z][a-z]+(?:\s+[A-Z][a-z]+|\s+[A-Z]\.)?)\b") if cues else None
@@ -394,7 +407,7 @@ class TextAnalyzer:
         reply_people |= {m.group(1).lower() for m in re.finditer(r"\b(?:with|by|thank you|thanks|my injector)\s+(?:dr\.?\s+)?([A-Z][a-z]+)", reply_text, re.I)}
         greeting = None
         if item.kind == "message":
-            m = GREETING_RE.search(text[:400])
+            m = self._greeting_re.search(text[:400])
             greeting = m.group("name").split()[0] if m else None
         persons = [] if deadline.skip("people named") else self._persons(item, text, doc, entities, reply_people,
                                                                            greeting)
@@ -487,7 +500,8 @@ class TextAnalyzer:
         identified = [*self._identified_re.finditer(text)] if self._identified_re else []
         for m in [*CUE_NAME_RE.finditer(text), *identified]:
             cue_name: str = m.group("name")
-            if cue_name.split()[0].lower() not in self._not_names and not self._treatment_re.search(cue_name) and (
+            if cue_name.split()[0].lower() not in self._not_names and not self._treatment_re.search(cue_name) and not (
+                    self._never_a_name(text, m.start("name"), cue_name)) and (
                     " " in cue_name or m.start("name") in propn or m in identified):
                 add(m.start("name"), m.end("name"), "name", "cue")
         for rx, reason in ((VOCATIVE_START_RE, "vocative"), (VOCATIVE_END_RE, "vocative"),
@@ -495,7 +509,7 @@ class TextAnalyzer:
             for m in rx.finditer(text):
                 word = m.group("name")
                 s = m.start("name")
-                if word.lower() in self._not_names or self._treatment_re.fullmatch(word):
+                if word.lower() in self._not_names or self._treatment_re.fullmatch(word) or self._never_a_name(text, s, word):
                     continue
                 is_author = author_first and (word.lower() == author_first.lower() or (
                     len(word) >= 3 and author_first.lower().startswith(word.lower())))
@@ -516,6 +530,14 @@ class TextAnalyzer:
             p.role = self._role(item, text, p, author_first, author_handle, reply_people, greeting)
         return persons
 
+    def _never_a_name(self, text: str, start: int, span: str) -> bool:
+        """Only words never in a person's name ("Tuesday", the practice's own city) or a saint's name before "'s"
+        ("St. Luke's" is a hospital), with the vocabulary in lexicons.d."""
+        words = [w.strip(".'’-,").lower() for w in span.split()]
+        if words and all(w in self._never_in_names or w in self._not_names for w in words):
+            return True  # every word is one a name never has ("Transformation Tuesday"); "Coordinator Jess" stays
+        return bool(self._institution_before) and text[max(0, start - 8):start].lower().rstrip().endswith(self._institution_before)
+
     def _could_be_a_name(self, text: str, start: int, end: int) -> bool:
         """False for what the statistical NER calls a person but no name looks like: a day or month abbreviation
         ("Fri") always; with the `not_names` vocabulary (lexicons.d) also a quoted term ('Brotox'), digits
@@ -523,9 +545,11 @@ class TextAnalyzer:
         span = text[start:end]
         if span.strip(" .").lower() in CALENDAR_ABBREVIATIONS:
             return False
+        words = [w.strip(".'’-").lower() for w in re.findall(r"[\w'’.-]+", span)]
+        if self._never_a_name(text, start, span):
+            return False
         if not self._ner_hygiene:
             return True
-        words = [w.strip(".'’-").lower() for w in re.findall(r"[\w'’.-]+", span)]
         if text[start - 1:start] in QUOTES and text[end:end + 1] in QUOTES:
             return False
         if not words or any(ch.isdigit() for ch in span) or (len(words) == 1 and span.isupper() and len(span) <= 4):
