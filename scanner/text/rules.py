@@ -351,6 +351,8 @@ def _advice(rule: Rule, ctx: Ctx) -> Iterator[Hit]:
 
 # an indefinite noun phrase names a kind of thing ("a mole that changes shape needs to be checked"), unless the
 # sentence has already spoken of the person ("You came in for a lip flip", "you have a bruise")
+OUR_OFFERING_RE = re.compile(r"\b(?:our|we (?:offer|provide|carry|do)|we don'?t (?:offer|provide|carry|do|bill [\w ]{0,25}? for))"
+                             r"\s+(?:[\w-]+\s+){0,2}$", re.I)
 PRACTICE_NOUN_RE = re.compile(r"(?:Surgery|Surgical|Dental|Dentistry|Dermatology|Chiropractic|Vision|Optometry|Therapy|PT|Clinic|"
                               r"Lounge|Spa|Medical|Wellness|Health|Labs?|Hydration|Aesthetics|Associates|Institute|Center)\b")
 
@@ -386,6 +388,9 @@ def _personal_treatment(rule: Rule, ctx: Ctx) -> Iterator[Hit]:
             continue  # "a mole that changes shape", "any filler", "if you're recovering from an injury": a kind of thing
         if "practice_names" in ctx.switches and in_practice_name(ctx.a.text, t.start, t.end):
             continue  # "the Ruxton Plastic Surgery team"
+        if "practice_offerings" in ctx.switches and OUR_OFFERING_RE.search(ctx.a.text[max(0, t.start - 40):t.start]) and not (
+                s.has_2p or persons_between(ctx, s.start, s.end)):
+            continue  # "Our drips are prepared by registered nurses": what the practice offers, said to no one
         echo = t.text.lower() in ctx.a.reply_terms or any(w in ctx.a.reply_terms for w in t.text.lower().split())
         if t.label in owned_labels and not _owned(ctx, t.start, t.end):
             pointed = re.search(r"\b(?:that|those|this|these)\s+(?:[\w-]+\s+)?$", ctx.a.text[max(0, t.start - 25):t.start], re.I)
