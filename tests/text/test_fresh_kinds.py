@@ -1,0 +1,35 @@
+"""The shipped scanner on new sentences for the kinds of wording the fresh sets showed (stop 18): promotions that
+point to a client, business lines, practice names, hypothetical "if you", a prospect's first visit, minors and
+adult children in messages, a comment that identifies someone ("that's Corinne!"), visits past and next, changing
+one person's regimen, signatures and birthdays in replies, never-a-name words, Spanish greetings, the practice's
+offerings, and registry clients in comments (convention 6). No sentence is taken from a labeled set
+(tests/data/fresh_kinds.jsonl); they test the kind, not a set's score."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from scanner import Item
+
+DATA = Path(__file__).resolve().parents[1] / "data" / "fresh_kinds.jsonl"
+CASES = [json.loads(line) for line in DATA.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def test_fresh_kinds_get_the_right_verdict(text_scanner):
+    wrong = []
+    for case in CASES:
+        fields = {k: case[k] for k in ("text", "kind", "channel", "in_reply_to", "author") if k in case}
+        result = text_scanner.scan(Item(id=case["id"], **fields))
+        if (result.verdict != "pass") != case["expected_violation"]:
+            wrong.append((case["id"], result.verdict, sorted({f.rule_id for f in result.findings})))
+    assert len(wrong) <= len(CASES) // 10, wrong
+
+
+def test_a_registry_client_outside_her_channel_is_named_in_public(text_scanner):
+    """Opal authorized instagram only: naming her with her treatment on facebook is a client named in public, and
+    the same words answering Opal herself under her instagram feature are part of that marketing use."""
+    outside = text_scanner.scan(Item(id="o1", kind="comment", channel="facebook", text="@opal.example thank you for "
+                                     "letting us share your story 💕", in_reply_to="so honored!", author="@opal.example"))
+    inside = text_scanner.scan(Item(id="o2", kind="comment", channel="instagram", text="@opal.example thank you for "
+                                    "letting us share your story 💕", in_reply_to="so honored!", author="@opal.example"))
+    assert outside.verdict != "pass" and inside.verdict == "pass"
