@@ -7,25 +7,12 @@ the education that answers a general question, and one-to-one messages. No sente
 kind, not the held-out score."""
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import pytest
 
-from scanner import Item
+from tests._sentences import load
+from tests._sentences import wrong_verdicts as _wrong
 
-DATA = Path(__file__).resolve().parents[1] / "data" / "generalization_kinds.jsonl"
-CASES = [json.loads(line) for line in DATA.read_text(encoding="utf-8").splitlines() if line.strip()]
-
-
-def _wrong(text_scanner, cases):
-    wrong = []
-    for case in cases:
-        fields = {k: case[k] for k in ("text", "kind", "channel", "in_reply_to") if k in case}
-        result = text_scanner.scan(Item(id=case["id"], **fields))
-        if (result.verdict != "pass") != case["expected_violation"]:
-            wrong.append((case["id"], result.verdict, sorted({f.rule_id for f in result.findings})))
-    return wrong
+CASES = load("generalization_kinds.jsonl")
 
 
 def test_kinds_get_the_right_verdict(text_scanner):

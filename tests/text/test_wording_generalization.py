@@ -3,22 +3,14 @@ any labeled set (tests/data/generalization_wording.jsonl): other practices' voca
 descriptions, warm confirmations, aftercare without a drug, records checks, Spanish, and the clean kinds."""
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 from scanner import Item
+from tests._sentences import load, wrong_verdicts
 
-DATA = Path(__file__).resolve().parents[1] / "data" / "generalization_wording.jsonl"
-CASES = [json.loads(line) for line in DATA.read_text(encoding="utf-8").splitlines() if line.strip()]
+CASES = load("generalization_wording.jsonl")
 
 
 def test_wording_cases_get_the_right_verdict(text_scanner):
-    wrong = []
-    for case in CASES:
-        fields = {k: case[k] for k in ("text", "kind", "channel", "in_reply_to", "author") if k in case}
-        result = text_scanner.scan(Item(id=case["id"], **fields))
-        if (result.verdict != "pass") != case["expected_violation"]:
-            wrong.append((case["id"], result.verdict, sorted({f.rule_id for f in result.findings})))
+    wrong = wrong_verdicts(text_scanner, CASES)
     assert len(wrong) <= len(CASES) // 10, wrong
 
 
