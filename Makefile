@@ -45,7 +45,7 @@ train: setup
 	.venv/bin/python -m evaluation.train --out models/learned/weights.npz
 
 eval: setup
-	.venv/bin/python -m evaluation.loso
+	.venv/bin/python -m evaluation.loso $(if $(EVAL_SETS),--sets $(EVAL_SETS))
 
 score: setup
 	python3 ../shared/tools/score_corpus.py --show-misses
