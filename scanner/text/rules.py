@@ -463,7 +463,8 @@ def _not_a_message_patient(ctx: Ctx, p: Person) -> bool:
         return True
     if ORG_WORDS_RE.search(p.text + t[p.end:p.end + 25].split("\n")[0][:25]):
         return True
-    if "minors" in ctx.switches and (MINOR_AFTER_RE.search(t[p.end:p.end + 20]) or MINOR_CONTEXT_RE.search(t)):
+    if "minors" in ctx.switches and ctx.item.kind == "message" and (
+            MINOR_AFTER_RE.search(t[p.end:p.end + 20]) or _memo(ctx, "minor_context", lambda: bool(MINOR_CONTEXT_RE.search(t)))):
         return True  # "the parent or guardian of Lucas Moreno (age 9)", "since she's 15, a parent needs to be present"
     first = p.text.split()[0] if p.text.split() else ""
     if re.fullmatch(r"\w+", first):  # the words followed by a child's age are found once per item (linear time)
