@@ -498,11 +498,12 @@ class TextAnalyzer:
             if schedule_lines[line_start]:
                 add(m.start(), m.end(), "name", "schedule")
         identified = [*self._identified_re.finditer(text)] if self._identified_re else []
+        identified_at = {m.start("name") for m in identified}  # the cue itself is evidence enough of a name
         for m in [*CUE_NAME_RE.finditer(text), *identified]:
             cue_name: str = m.group("name")
             if cue_name.split()[0].lower() not in self._not_names and not self._treatment_re.search(cue_name) and not (
                     self._never_a_name(text, m.start("name"), cue_name)) and (
-                    " " in cue_name or m.start("name") in propn or m in identified):
+                    " " in cue_name or m.start("name") in propn or m.start("name") in identified_at):
                 add(m.start("name"), m.end("name"), "name", "cue")
         for rx, reason in ((VOCATIVE_START_RE, "vocative"), (VOCATIVE_END_RE, "vocative"),
                            (POSSESSIVE_NAME_RE, "possessive")):
@@ -545,11 +546,11 @@ class TextAnalyzer:
         span = text[start:end]
         if span.strip(" .").lower() in CALENDAR_ABBREVIATIONS:
             return False
-        words = [w.strip(".'’-").lower() for w in re.findall(r"[\w'’.-]+", span)]
         if self._never_a_name(text, start, span):
             return False
         if not self._ner_hygiene:
             return True
+        words = [w.strip(".'’-").lower() for w in re.findall(r"[\w'’.-]+", span)]
         if text[start - 1:start] in QUOTES and text[end:end + 1] in QUOTES:
             return False
         if not words or any(ch.isdigit() for ch in span) or (len(words) == 1 and span.isupper() and len(span) <= 4):

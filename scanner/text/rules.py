@@ -349,12 +349,16 @@ def _advice(rule: Rule, ctx: Ctx) -> Iterator[Hit]:
             yield Hit(start, end, ev.strip(), pattern="imperative or clearance with a clinical object")
 
 
-# an indefinite noun phrase names a kind of thing ("a mole that changes shape needs to be checked"), unless the
-# sentence has already spoken of the person ("You came in for a lip flip", "you have a bruise")
 OUR_OFFERING_RE = re.compile(r"\b(?:our|we (?:offer|provide|carry|do)|we don'?t (?:offer|provide|carry|do|bill [\w ]{0,25}? for))"
                              r"\s+(?:[\w-]+\s+){0,2}$", re.I)
-PRACTICE_NOUN_RE = re.compile(r"(?:Surgery|Surgical|Dental|Dentistry|Dermatology|Chiropractic|Vision|Optometry|Therapy|PT|Clinic|"
-                              r"Lounge|Spa|Medical|Wellness|Health|Labs?|Hydration|Aesthetics|Associates|Institute|Center)\b")
+# the last word of a practice's name ("Ruxton Plastic Surgery", "Front Range Plastic Surgery: (303) ...")
+PRACTICE_NOUNS = ("Surgery", "Dental", "Dentistry", "Dermatology", "Chiropractic", "Vision", "Optometry", "Therapy", "PT",
+                  "Clinic", "Lounge", "Spa", "Medical", "Wellness", "Health", "Labs?", "Hydration", "Aesthetics", "Associates")
+PRACTICE_NOUN_RE = re.compile(rf"(?:{'|'.join(PRACTICE_NOUNS)}|Surgical|Institute|Center)\b")
+
+
+# an indefinite noun phrase names a kind of thing ("a mole that changes shape needs to be checked"), unless the
+# sentence has already spoken of the person ("You came in for a lip flip", "you have a bruise")
 
 
 def in_practice_name(text: str, start: int, end: int) -> bool:
@@ -531,13 +535,10 @@ def featured_commenter(ctx: Ctx) -> bool:
 def _authorized_in_comment(ctx: Ctx, p: Person) -> bool:
     """A comment under the spa's marketing that stays within what the featured client authorized for this
     channel is part of that marketing use (corpus convention 6). Needs `enables: [comment_authorization]`."""
-    if "comment_authorization" not in ctx.switches or ctx.item.kind != "comment" or ctx.registry is None:
+    if "comment_authorization" not in ctx.switches:
         return False
-    for m in ctx.registry.find_in_text(ctx.a.text[p.start:p.end]):
-        if m.matched_by != "first_name" and len(m.patient_ids) == 1:
-            d = ctx.registry.check(list(m.patient_ids), content_purposes(ctx, p), ctx.item.channel, ctx.as_of)
-            return bool(d.ok)
-    return False
+    d = _comment_registry_decision(ctx, ctx.a.text[p.start:p.end], p)
+    return d is not None and bool(d.ok)
 
 
 STAFF_CARE_RE = (r"\b(?:her|his|their) own\b|\b(?:got|had|gets|received|tried|did|finished|started|treated)\s+(?:her|his|their)\s+"
@@ -708,8 +709,9 @@ def _visit_date(rule: Rule, ctx: Ctx) -> Iterator[Hit]:
 BUSINESS_LINE_RE = re.compile(  # a number offered as a business line: a call to action or a practice name just before it
     r"(?:\b(?:call|text|book|booking|appointments?|appts?|consults?|questions|info|schedule|reschedule|llámenos|llámanos|"
     r"llame|llama|escríbanos|al|tel|phone|ph)\b\W{0,3}(?:us\W{0,3})?(?:at\W{0,3}|al\W{0,3})?|(?-i:[A-Z][\w&'’]+\s+)"
-    r"(?:surgery|dental|dentistry|dermatology|chiropractic|vision|optometry|therapy|pt|clinic|lounge|spa|medical|"
-    r"wellness|health|labs?|hydration|iv|aesthetics|associates)\W{0,3})$", re.I)
+    rf"(?:{'|'.join(PRACTICE_NOUNS)}|iv)\W{{0,3}})$", re.I)
+# what makes a number someone's own line ("her cell", "his mobile"), whatever is said before it
+OWN_LINE_RE = re.compile(r"\b(her|his|their|cell|mobile|home)\b", re.I)
 
 
 @detector("contact_data")
@@ -728,11 +730,9 @@ def _contact(rule: Rule, ctx: Ctx) -> Iterator[Hit]:
         if spa_context and not names_someone:
             continue
         if "business_phone_cta" in ctx.switches and e.label == "PHONE_NUMBER" and BUSINESS_LINE_RE.search(
-                ctx.a.text[max(0, e.start - 45):e.start]) and not (
-                re.search(r"\b(her|his|their|cell|mobile|home)\b", before[-25:], re.I)):
+                ctx.a.text[max(0, e.start - 45):e.start]) and not OWN_LINE_RE.search(before[-25:]):
             continue  # "Book: 303-555-0109", "Llámenos al ...", "Consults at Front Range Plastic Surgery: ..."
-        if "business_phones" in ctx.switches and e.label == "PHONE_NUMBER" and not re.search(
-                r"\b(her|his|their|cell|mobile|home)\b", before[-25:]) and (
+        if "business_phones" in ctx.switches and e.label == "PHONE_NUMBER" and not OWN_LINE_RE.search(before[-25:]) and (
                 ORG_WORDS_RE.search(ctx.a.text[max(0, e.start - 60):e.start])
                 or re.match(r"\s*[A-Z][\w&'’ ]{2,40}:", ctx.a.text) and not ctx.a.text[e.end:].strip(" .!)\n")):
             continue  # the sending practice's own number ("Northgate PT: ... 503-555-0164")
