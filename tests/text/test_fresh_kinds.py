@@ -6,6 +6,8 @@ offerings, and registry clients in comments (convention 6). No sentence is taken
 (tests/data/fresh_kinds.jsonl); they test the kind, not a set's score."""
 from __future__ import annotations
 
+import pytest
+
 from scanner import Item
 from tests._sentences import load, wrong_verdicts
 
@@ -25,3 +27,14 @@ def test_a_registry_client_outside_her_channel_is_named_in_public(text_scanner):
     inside = text_scanner.scan(Item(id="o2", kind="comment", channel="instagram", text="@opal.example thank you for "
                                     "letting us share your story 💕", in_reply_to="so honored!", author="@opal.example"))
     assert outside.verdict != "pass" and inside.verdict == "pass"
+
+
+@pytest.mark.parametrize("text, violation", [
+    ("Say hello to our esthetician Dana! She's been getting HydraFacials here since 2022 and her skin shows it.", True),
+    ("Meet our nurse injector Priya, a Glowhouse regular and also one of our most loyal clients 💉", True),
+    ("Say hello to our esthetician Dana! She has led our facial team since 2022 and loves a good playlist.", False),
+])
+def test_staff_described_as_long_time_clients(text_scanner, text, violation):
+    """A staff name is no immunity when the post says she has long been a client (staff_longtime_client)."""
+    result = text_scanner.scan(Item(id="staff", kind="post", channel="facebook", text=text))
+    assert (result.verdict != "pass") == violation, [(f.rule_id, f.evidence) for f in result.findings]
