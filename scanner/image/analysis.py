@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from ..core.models import Finding, Item, Severity
+from ..text.lexicon import load_lexicon
 from . import ocr as ocr_engine
 from .faces import Composite, Face, detect_faces, find_composite
 from .findings import finding, incomplete
@@ -219,8 +220,13 @@ def analyze(path: str | Path, item: Item, ctx: Any, ocr: bool | None = None) -> 
 
 
 def names_subject(name: str, registry: Any) -> bool:
-    """Whether a file name says who is pictured: a registry client, or a staff/model/stock/graphic marker."""
-    if SUBJECT_MARKERS.search(Path(name).stem):
+    """Whether a file name says who is pictured: a registry client, or a staff/model/stock/graphic marker
+    (also the vocabulary's `image_subject_words`: illustrations, diagrams, stock libraries)."""
+    stem = Path(name).stem
+    if SUBJECT_MARKERS.search(stem):
+        return True
+    extra = load_lexicon().terms("image_subject_words")
+    if extra and set(re.split(r"[^a-z]+", stem.lower())) & set(extra):
         return True
     return bool(registry is not None and registry.find_in_filename(name))
 

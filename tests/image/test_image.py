@@ -303,7 +303,9 @@ def test_missing_files_are_judged_by_name_and_never_silently_pass(scanner, tmp_p
     monkeypatch.chdir(tmp_path)
     for name, severity in [("IMG_0042.jpg", "medium"), ("spring_campaign_model_01.jpg", "low"),
                            ("staff_taylor_reed_headshot.jpg", "low"), ("barry_example_ba.jpg", "low"),
-                           ("lumamedspa_logo.png", "low")]:
+                           ("lumamedspa_logo.png", "low"), ("lip_flip_injection_points_diagram.png", "low"),
+                           ("peel_layers_illustrated.webp", "low"), ("iStock_552101_laser_face.jpg", "low"),
+                           ("before_after_0193.jpg", "medium"), ("mushroom_facial_client.jpg", "medium")]:
         item = Item(kind="post", text="Results!", images=[name])
         [f] = image.scan_images(item, None, ctx_for(scanner))
         assert (f.rule_id, f.severity.value, f.source) == ("IMG901", severity, f"image:{name}"), name
