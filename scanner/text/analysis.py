@@ -393,6 +393,9 @@ class TextAnalyzer:
         doc = art.tokens
         deadline = deadline or Deadline.start()
         entities = self._presidio(text, art, deadline)
+        if self.lexicon.terms("team_nouns"):  # "our nursing team", "the laser staff": a team, no one's treatment
+            team = self.lexicon.built("team_after", lambda lx: rf"\s+(?:{lx.alternation('team_nouns')})")
+            entities = [e for e in entities if not (e.label in TREATMENT_LABELS and team.match(text, e.end))]
         treat = [e for e in entities if e.label in TREATMENT_LABELS]
         # a product or procedure is never a person; placeholders are never people
         in_term = {i for t in treat for i in range(t.start, t.end)}  # character positions, for linear look-ups

@@ -67,8 +67,9 @@ def load_rule_pack(root: Path | None = None) -> RulePack:
             rule.params[compiled] = [re.compile(_expand(p["re"] if isinstance(p, dict) else p, lex), re.I)
                                      for p in _flat(rule.params.get(key, [])) if not fitted_on_holdout(p)]
     # a rule that is loaded (not held out) turns on the detector extensions it names, and lends its
-    # patterns to the shared description finder when it says `describes: true`
-    switches = frozenset(s for rule in rules for s in rule.params.get("enables", []))
+    # patterns to the shared description finder when it says `describes: true`; a vocabulary file in
+    # lexicons.d may name extensions too (`enables:`), held out with it
+    switches = frozenset(s for rule in rules for s in rule.params.get("enables", [])) | frozenset(lex.terms("enables"))
     describe = tuple(rx for rule in rules if rule.params.get("describes") for rx in rule.params["_compiled"])
     return RulePack(rules, version, lex, switches=switches, describe=describe)
 

@@ -210,6 +210,15 @@ def personal(ctx: Ctx, s: Sentence) -> bool:
     return known[s.start]
 
 
+def _education_in_answer(ctx: Ctx, s: Sentence) -> bool:
+    """In an answer to a question, a sentence that speaks to and of no one ("It involves monthly visits and labs",
+    "Lots of moms do facials in the meantime") is general information, even when the asker spoke of herself.
+    Needs `enables: [question_education]`."""
+    return ("question_education" in ctx.switches and ctx.item.kind in ("reply", "comment")
+            and "?" in (ctx.item.in_reply_to or "") and not s.has_2p and not YOU_RE.search(s.text)
+            and not persons_between(ctx, s.start, s.end) and s.start not in advice_sentences(ctx))
+
+
 SOMEONE_RE = re.compile(r"\b(?:you|your|yours|he|she|him|her|his|they|their|who|is that)\b|@\w|(?<=[a-z,] )(?-i:[A-Z][a-z]+ [A-Z][a-z]+)", re.I)
 SOMEONE_NOT_YOU_RE = re.compile(r"\b(?:your|yours|he|she|him|her|his|they|their|who|is that)\b|@\w|(?<=[a-z,] )(?-i:[A-Z][a-z]+ [A-Z][a-z]+)", re.I)
 FIRST_PERSON_RE = re.compile(r"\b(?:i|i'm|im|i've|ive|i'd|my|me|mine|myself)\b", re.I)
@@ -384,7 +393,7 @@ def _personal_treatment(rule: Rule, ctx: Ctx) -> Iterator[Hit]:
     owned_labels = set(rule.params.get("owned_labels", ["MEDICATION", "BODY_AREA"]))
     for t in _dedupe_terms(ctx, ("PROCEDURE", "PRODUCT", "MEDICATION", "CONDITION", "BODY_AREA")):
         s = ctx.a.sentence_at(t.start)
-        if s is None or not personal(ctx, s):
+        if s is None or not personal(ctx, s) or _education_in_answer(ctx, s):
             continue
         if INDEFINITE_BEFORE.search(ctx.a.text[max(0, t.start - 30):t.start]) and not (
                 YOU_RE.search(ctx.a.text[s.start:t.start]) and not (
