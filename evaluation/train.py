@@ -10,9 +10,11 @@ T's own fitted entries left out, so the heads learn how the rules behave on unse
 from __future__ import annotations
 
 import argparse
+import hashlib
 from pathlib import Path
 
 import numpy as np
+from scipy import sparse
 
 from scanner.text.learned import CATEGORIES as HEAD_CATEGORIES
 from scanner.text.learned import HASH_BUCKETS, Heads, feature_matrix
@@ -28,8 +30,19 @@ def training_features(train_sets: list[str], outside: frozenset[str]) -> list[Se
     return [collect(t, outside | {t}) for t in train_sets]
 
 
-def _xy(feats: list[SetFeatures]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    x = np.vstack([feature_matrix(f.texts, f.signals) for f in feats])
+_MATRICES: dict[tuple[str, bytes], sparse.csr_matrix] = {}
+
+
+def _matrix(f: SetFeatures) -> sparse.csr_matrix:
+    """A set's feature matrix (sparse: the hashed n-grams are mostly zeros), built once per set and signals."""
+    key = (f.name, hashlib.blake2b(f.signals.tobytes(), digest_size=16).digest())
+    if key not in _MATRICES:
+        _MATRICES[key] = sparse.csr_matrix(feature_matrix(f.texts, f.signals))
+    return _MATRICES[key]
+
+
+def _xy(feats: list[SetFeatures]) -> tuple[sparse.csr_matrix, np.ndarray, np.ndarray]:
+    x = sparse.vstack([_matrix(f) for f in feats], format="csr")
     y = np.vstack([f.labels for f in feats])
     rule = np.vstack([f.rule_level for f in feats])
     return x, y, rule

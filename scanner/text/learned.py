@@ -158,10 +158,13 @@ class LearnedLayer:
 
     def candidates(self, item: Item, analysis: Any) -> list[Any]:
         """The sentences a finding may name: in a reply to someone, only those that are not a generic reply
-        (thanks, apologies, wishes, general information), so the model never flags a pleasantry alone."""
+        (thanks, apologies, wishes, general information), so the model never flags a pleasantry alone; never a
+        sentence without a word ("💕")."""
         if self.generic_reply is None or item.kind not in ("reply", "comment") or not (item.in_reply_to or "").strip():
-            return list(analysis.sentences)
-        return unsafe_sentences(self.generic_reply, analysis)
+            sentences = list(analysis.sentences)
+        else:
+            sentences = unsafe_sentences(self.generic_reply, analysis)
+        return [s for s in sentences if _WORD.search(s.text)]  # an emoji alone says nothing a finding could name
 
     @classmethod
     def load(cls, pack: Any) -> LearnedLayer | None:

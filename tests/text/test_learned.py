@@ -11,7 +11,7 @@ import pytest
 from scanner import Item
 from scanner.text import learned
 
-LEARNED_IDS = {"PHI801", "PAT801", "TRT801"}  # PAT801 retired (rules/learned.yaml)
+LEARNED_IDS = {"PHI801", "PAT801", "TRT801", "ADV801"}  # PAT801 retired (rules/learned.yaml)
 
 CLEAN_KINDS = [  # the clean kinds; the layer must never fire on them alone
     Item(id="price", kind="comment", channel="instagram", text="Prices start at $12 a unit and the consult is free!",
