@@ -144,3 +144,22 @@ def test_in_a_reply_it_never_names_a_generic_sentence(text_scanner):
              for c in clean]
     fired = [(r.id, f.evidence) for r in text_scanner.scan_many(items) for f in r.findings if f.rule_id in LEARNED_IDS]
     assert len(clean) >= 40 and fired == []
+
+
+ADVICE_NO_RULE_MATCHES = [  # individual advice in words the advice rules do not list (written for this test)
+    ("Rina, that itch is your skin healing, a little aloe at bedtime and leave the scabs alone until Friday!",
+     "so itchy after my laser, is that ok?"),
+    ("Noor, those little bumps are normal at this stage of your filler, give it another week before you worry.",
+     "bumps in my lips??"),
+    ("Jae, the redness from your peel should calm in two days, hydrocortisone is fine if it itches.", "still red"),
+]
+
+
+def test_the_advice_head_adds_advice_the_rules_miss(text_scanner):
+    items = [Item(id=str(i), kind="comment", channel="instagram", text=t, in_reply_to=r)
+             for i, (t, r) in enumerate(ADVICE_NO_RULE_MATCHES)]
+    results = list(text_scanner.scan_many(items))
+    by_rules = [f for r in results for f in r.findings if f.category == "medical_advice" and f.rule_id != "ADV801"]
+    added = [f for r in results for f in r.findings if f.rule_id == "ADV801"]
+    assert not by_rules and len(added) >= 2, [(f.rule_id, f.evidence) for r in results for f in r.findings]
+    assert all(f.severity.value == "medium" and "advice" in f.message for f in added)
