@@ -66,7 +66,8 @@ def _rules_digest() -> str:
     """What the features depend on: the rule packs, the vocabulary and the code that evaluates them."""
     h = hashlib.sha256()
     code = [p for n in DIGESTED for p in (ROOT / "scanner" / n).rglob("*.py")]
-    for p in sorted((ROOT / "rules").rglob("*.yaml")) + sorted(code):
+    rules = [p for p in sorted((ROOT / "rules").rglob("*.yaml")) if p.name != "learned.yaml"]  # the layer's own findings
+    for p in rules + sorted(code):
         h.update(p.relative_to(ROOT).as_posix().encode())
         h.update(p.read_bytes())
     return h.hexdigest()[:12]
