@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from ..core.models import Finding, Item, Severity
+from ..registry.names import FILE_TOKEN_RE, fold
 from ..text.lexicon import load_lexicon
 from . import ocr as ocr_engine
 from .faces import Composite, Face, detect_faces, find_composite
@@ -231,10 +232,31 @@ def names_subject(name: str, registry: Any) -> bool:
     return bool(registry is not None and registry.find_in_filename(name))
 
 
-def missing_finding(path: str, ctx: Any) -> Finding:
+TEXT_MATCHES = ("full_name", "alias", "handle", "first_last_initial")  # a registry name the text gives in full
+
+
+def names_text_client(name: str, text: str, registry: Any) -> bool:
+    """The file name carries the first name of a registry client the text itself names in full, by name, alias or
+    handle ("camila_m8_before_after.jpg" under a post tagging @camiglowsatx): it says who is pictured, and the
+    text's authorization check already asks for her photo consent (a marketing item with images needs
+    before_after_photos). Switched on by the vocabulary's `enables: [text_named_images]`."""
+    if registry is None or not text or "text_named_images" not in load_lexicon().terms("enables"):
+        return False
+    ids = {pid for m in registry.find_in_text(text) if m.matched_by in TEXT_MATCHES for pid in m.patient_ids}
+    tokens = {fold(t) for t in FILE_TOKEN_RE.findall(Path(name).stem)}
+    for pid in sorted(ids):
+        rec = registry.get(pid)
+        firsts = {fold(n.split()[0]) for n in (rec.full_name, *rec.aliases) if n.split()} if rec else set()
+        if tokens & firsts:
+            return True
+    return False
+
+
+def missing_finding(path: str, ctx: Any, text: str = "") -> Finding:
     """A referenced image that is not on disk: judged by its file name only, never silently passed."""
     name = Path(path).name
-    named = names_subject(name, getattr(ctx, "registry", None))
+    registry = getattr(ctx, "registry", None)
+    named = names_subject(name, registry) or names_text_client(name, text, registry)
     if named:
         msg = ("Image file not found, so its pixels, faces, text and metadata were not checked; it is judged by "
                "its file name, which names its subject.")
@@ -266,7 +288,7 @@ def scan_images(item: Item, analysis: Any, ctx: Any) -> list[Finding]:
                                   f"({deadline.seconds:g} s).", source=f"image:{Path(p).name}", rule_id="IMG903"))
             continue
         if not os.path.lexists(p):
-            out.append(missing_finding(str(p), ctx))
+            out.append(missing_finding(str(p), ctx, item.text))
             continue
         out.extend(analyze(p, item, ctx).findings)
     return out

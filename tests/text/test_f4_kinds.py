@@ -1,6 +1,7 @@
 """The shipped scanner on new sentences for the kinds of wording the f4 sets showed (stop 19): wishes and praise
 passed to the team (also in Spanish), a treatment word naming a team ("our nursing team"), general information
-answering a question the asker asked about herself, and a missing image whose file name says it is a diagram.
+answering a question the asker asked about herself, a missing image whose file name says it is a diagram; from
+the f5 sets: thanks for the stars, a welcome to the reviewer's new town, reading reviews in Spanish, a celebrity.
 Each clean sentence has a violation beside it that differs in the one thing that makes it one. No sentence is taken
 from a labeled set (tests/data/f4_kinds.jsonl)."""
 from __future__ import annotations
