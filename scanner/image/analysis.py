@@ -235,28 +235,27 @@ def names_subject(name: str, registry: Any) -> bool:
 TEXT_MATCHES = ("full_name", "alias", "handle", "first_last_initial")  # a registry name the text gives in full
 
 
-def names_text_client(name: str, text: str, registry: Any) -> bool:
+def names_text_client(name: str, text: str, registry: Any, others: set[str] | None = None) -> bool:
     """The file name carries the first name of a registry client the text itself names in full, by name, alias or
     handle ("camila_m8_before_after.jpg" under a post tagging @camiglowsatx): it says who is pictured, and the
     text's authorization check already asks for her photo consent (a marketing item with images needs
-    before_after_photos). Switched on by the vocabulary's `enables: [text_named_images]`."""
+    before_after_photos). Not when it also carries the first name of anyone else the text names ("whitney_and_lena"
+    pictures Lena too). Switched on by the vocabulary's `enables: [text_named_images]`."""
     if registry is None or not text or "text_named_images" not in load_lexicon().terms("enables"):
         return False
     ids = {pid for m in registry.find_in_text(text) if m.matched_by in TEXT_MATCHES for pid in m.patient_ids}
     tokens = {fold(t) for t in FILE_TOKEN_RE.findall(Path(name).stem)}
-    for pid in sorted(ids):
-        rec = registry.get(pid)
-        firsts = {fold(n.split()[0]) for n in (rec.full_name, *rec.aliases) if n.split()} if rec else set()
-        if tokens & firsts:
-            return True
-    return False
+    records = [rec for pid in sorted(ids) if (rec := registry.get(pid))]
+    firsts = {fold(n.split()[0]) for rec in records for n in (rec.full_name, *rec.aliases) if n.split()}
+    return bool(tokens & firsts) and not tokens & ((others or set()) - firsts)
 
 
-def missing_finding(path: str, ctx: Any, text: str = "") -> Finding:
-    """A referenced image that is not on disk: judged by its file name only, never silently passed."""
+def missing_finding(path: str, ctx: Any, text: str = "", people: set[str] | None = None) -> Finding:
+    """A referenced image that is not on disk: judged by its file name only, never silently passed. `people`: the
+    first names of the people the item's text names."""
     name = Path(path).name
     registry = getattr(ctx, "registry", None)
-    named = names_subject(name, registry) or names_text_client(name, text, registry)
+    named = names_subject(name, registry) or names_text_client(name, text, registry, people)
     if named:
         msg = ("Image file not found, so its pixels, faces, text and metadata were not checked; it is judged by "
                "its file name, which names its subject.")
@@ -288,7 +287,8 @@ def scan_images(item: Item, analysis: Any, ctx: Any) -> list[Finding]:
                                   f"({deadline.seconds:g} s).", source=f"image:{Path(p).name}", rule_id="IMG903"))
             continue
         if not os.path.lexists(p):
-            out.append(missing_finding(str(p), ctx, item.text))
+            people = {fold(w) for q in getattr(analysis, "persons", ()) if q.kind == "name" for w in q.text.split()[:1]}
+            out.append(missing_finding(str(p), ctx, item.text, people))
             continue
         out.extend(analyze(p, item, ctx).findings)
     return out

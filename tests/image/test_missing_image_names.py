@@ -25,3 +25,14 @@ def test_missing_image_named_for_a_client_the_text_names(text_scanner, tmp_path,
     assert (result.verdict == "pass") == verdict_pass, [(f.rule_id, f.severity.value) for f in result.findings]
     [missing] = [f for f in result.findings if f.rule_id == "IMG901"]
     assert missing.severity.value == ("medium" if image.startswith("IMG_") else "low")
+
+
+def test_a_file_name_that_also_names_someone_else_stays_unchecked(text_scanner, tmp_path, monkeypatch):
+    """Beatriz is covered for photos, but "beatriz_and_marisol" pictures Marisol too, whom no consent covers."""
+    monkeypatch.chdir(tmp_path)
+    item = Item(id="two", kind="post", channel="instagram", images=["beatriz_and_marisol_lips.jpg"],
+                text='"My lips finally feel like mine." - Beatriz S. Her friend Marisol came along for hers too!')
+    result = text_scanner.scan(item)
+    assert result.verdict != "pass"
+    [missing] = [f for f in result.findings if f.rule_id == "IMG901"]
+    assert missing.severity.value == "medium"
