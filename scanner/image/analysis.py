@@ -20,8 +20,6 @@ from pathlib import Path
 from typing import Any
 
 from ..core.models import Finding, Item, Severity
-from ..registry.names import FILE_TOKEN_RE, fold
-from ..text.lexicon import load_lexicon
 from . import ocr as ocr_engine
 from .faces import Composite, Face, detect_faces, find_composite
 from .findings import finding, incomplete
@@ -220,34 +218,15 @@ def analyze(path: str | Path, item: Item, ctx: Any, ocr: bool | None = None) -> 
     return res
 
 
-def names_subject(name: str, registry: Any) -> bool:
+def names_subject(name: str, registry: Any, extra: tuple[str, ...] = ()) -> bool:
     """Whether a file name says who is pictured: a registry client, or a staff/model/stock/graphic marker
-    (also the vocabulary's `image_subject_words`: illustrations, diagrams, stock libraries)."""
+    (also `extra`, the vocabulary's `image_subject_words`: illustrations, diagrams, stock libraries)."""
     stem = Path(name).stem
     if SUBJECT_MARKERS.search(stem):
         return True
-    extra = load_lexicon().terms("image_subject_words")
     if extra and set(re.split(r"[^a-z]+", stem.lower())) & set(extra):
         return True
     return bool(registry is not None and registry.find_in_filename(name))
-
-
-TEXT_MATCHES = ("full_name", "alias", "handle", "first_last_initial")  # a registry name the text gives in full
-
-
-def names_text_client(name: str, text: str, registry: Any, others: set[str] | None = None) -> bool:
-    """The file name carries the first name of a registry client the text itself names in full, by name, alias or
-    handle ("camila_m8_before_after.jpg" under a post tagging @camiglowsatx): it says who is pictured, and the
-    text's authorization check already asks for her photo consent (a marketing item with images needs
-    before_after_photos). Not when it also carries the first name of anyone else the text names ("whitney_and_lena"
-    pictures Lena too). Switched on by the vocabulary's `enables: [text_named_images]`."""
-    if registry is None or not text or "text_named_images" not in load_lexicon().terms("enables"):
-        return False
-    ids = {pid for m in registry.find_in_text(text) if m.matched_by in TEXT_MATCHES for pid in m.patient_ids}
-    tokens = {fold(t) for t in FILE_TOKEN_RE.findall(Path(name).stem)}
-    records = [rec for pid in sorted(ids) if (rec := registry.get(pid))]
-    firsts = {fold(n.split()[0]) for rec in records for n in (rec.full_name, *rec.aliases) if n.split()}
-    return bool(tokens & firsts) and not tokens & ((others or set()) - firsts)
 
 
 def missing_finding(path: str, ctx: Any, text: str = "", people: set[str] | None = None) -> Finding:
@@ -255,7 +234,11 @@ def missing_finding(path: str, ctx: Any, text: str = "", people: set[str] | None
     first names of the people the item's text names."""
     name = Path(path).name
     registry = getattr(ctx, "registry", None)
-    named = names_subject(name, registry) or names_text_client(name, text, registry, people)
+    words = getattr(ctx, "vocabulary", lambda key: ())("image_subject_words")
+    named = names_subject(name, registry, words) or (
+        # the file name carries the first name of a registry client the text names in full (text_named_images)
+        registry is not None and "text_named_images" in getattr(ctx, "switches", frozenset())
+        and registry.client_in_filename(name, text, people or set()))
     if named:
         msg = ("Image file not found, so its pixels, faces, text and metadata were not checked; it is judged by "
                "its file name, which names its subject.")
@@ -287,7 +270,7 @@ def scan_images(item: Item, analysis: Any, ctx: Any) -> list[Finding]:
                                   f"({deadline.seconds:g} s).", source=f"image:{Path(p).name}", rule_id="IMG903"))
             continue
         if not os.path.lexists(p):
-            people = {fold(w) for q in getattr(analysis, "persons", ()) if q.kind == "name" for w in q.text.split()[:1]}
+            people = {q.text.split()[0] for q in getattr(analysis, "persons", ()) if q.kind == "name" and q.text.split()}
             out.append(missing_finding(str(p), ctx, item.text, people))
             continue
         out.extend(analyze(p, item, ctx).findings)

@@ -22,6 +22,8 @@ class ScanContext:
     registry: object | None
     as_of: date
     scan_text: Callable[[str, Item], list[Finding]]
+    vocabulary: Callable[[str], tuple[str, ...]] = lambda key: ()  # the rule pack's lexicon terms by key
+    switches: frozenset[str] = frozenset()  # detector extensions the loaded rules and vocabulary turn on
 
 
 class Scanner:
@@ -118,7 +120,8 @@ class Scanner:
     def _scan_images(self, item: Item, analysis) -> list[Finding]:
         from ..image import analysis as image
 
-        ctx = ScanContext(registry=self.registry, as_of=self.as_of, scan_text=self.scan_text)
+        ctx = ScanContext(registry=self.registry, as_of=self.as_of, scan_text=self.scan_text,
+                          vocabulary=self.rules.lexicon.terms, switches=self.rules.switches)
         try:
             return image.scan_images(item, analysis, ctx)
         except Exception as exc:  # fail closed: an image stage that crashed is an incomplete scan

@@ -43,7 +43,9 @@ from ..core.at_rest import SealedList, SealedText
 from ..core.csv_cells import csv_uncell
 from ..core.models import CHANNELS
 from ..core.store import Base, Store, utcnow
-from .names import NameIndex, PersonMatch
+from .names import FILE_TOKEN_RE, NameIndex, PersonMatch, fold
+
+FULL_MATCHES = ("full_name", "alias", "handle", "first_last_initial")  # a registry name the text gives in full
 
 if TYPE_CHECKING:
     import numpy as np
@@ -465,6 +467,17 @@ class Registry:
 
     def find_in_filename(self, filename: str) -> list[PersonMatch]:
         return self._index.find_in_filename(filename)
+
+    def client_in_filename(self, filename: str, text: str, others: set[str]) -> bool:
+        """The file name carries the first name of a client the text names in full, by name, alias or handle
+        ("camila_m8_before_after.jpg" under a post tagging @camiglowsatx), and no other first name from `others`
+        (the people the text names: "whitney_and_lena" pictures Lena too). The text's authorization check then
+        covers the picture: a marketing item with images needs her before_after_photos consent."""
+        ids = {pid for m in self.find_in_text(text) if m.matched_by in FULL_MATCHES for pid in m.patient_ids}
+        tokens = {fold(t) for t in FILE_TOKEN_RE.findall(filename.rsplit(".", 1)[0])}
+        records = [rec for pid in sorted(ids) if (rec := self.get(pid))]
+        firsts = {fold(n.split()[0]) for rec in records for n in (rec.full_name, *rec.aliases) if n.split()}
+        return bool(tokens & firsts) and not tokens & ({fold(o) for o in others} - firsts)
 
     # -- authorization ---------------------------------------------------------------------------
     def check(self, patient_ids: Sequence[str], purposes: set[str], channel: str, as_of: date) -> AuthDecision:

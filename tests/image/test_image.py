@@ -54,7 +54,8 @@ def scanner(tmp_path_factory):
 
 def ctx_for(scanner, registry="default", **extra):
     ctx = ScanContext(registry=scanner.registry if registry == "default" else registry, as_of=TODAY,
-                      scan_text=scanner.scan_text)
+                      scan_text=scanner.scan_text, vocabulary=scanner.rules.lexicon.terms,
+                      switches=scanner.rules.switches)
     for k, v in extra.items():
         setattr(ctx, k, v)
     return ctx
