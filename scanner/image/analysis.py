@@ -263,6 +263,8 @@ def scan_images(item: Item, analysis: Any, ctx: Any) -> list[Finding]:
     every face matches nobody), as_of, scan_text and optionally base_dir."""
     out: list[Finding] = []
     deadline = getattr(analysis, "deadline", None)
+    # first names of the people the text names, for judging a missing image by its file name (once per item)
+    people = {q.text.split()[0] for q in getattr(analysis, "persons", ()) if q.kind == "name" and q.text.split()}
     for path in item.images:
         p = resolve(path, ctx)
         if deadline is not None and deadline.skip(f"image {Path(p).name}"):
@@ -270,7 +272,6 @@ def scan_images(item: Item, analysis: Any, ctx: Any) -> list[Finding]:
                                   f"({deadline.seconds:g} s).", source=f"image:{Path(p).name}", rule_id="IMG903"))
             continue
         if not os.path.lexists(p):
-            people = {q.text.split()[0] for q in getattr(analysis, "persons", ()) if q.kind == "name" and q.text.split()}
             out.append(missing_finding(str(p), ctx, item.text, people))
             continue
         out.extend(analyze(p, item, ctx).findings)

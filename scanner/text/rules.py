@@ -366,10 +366,6 @@ PRACTICE_NOUNS = ("Surgery", "Dental", "Dentistry", "Dermatology", "Chiropractic
 PRACTICE_NOUN_RE = re.compile(rf"(?:{'|'.join(PRACTICE_NOUNS)}|Surgical|Institute|Center)\b")
 
 
-# an indefinite noun phrase names a kind of thing ("a mole that changes shape needs to be checked"), unless the
-# sentence has already spoken of the person ("You came in for a lip flip", "you have a bruise")
-
-
 def in_practice_name(text: str, start: int, end: int) -> bool:
     """The word is part of a capitalized practice name ("Ruxton Plastic Surgery", "Leaner Life Medical Weight Loss")."""
     if not text[start:start + 1].isupper():
@@ -380,6 +376,8 @@ def in_practice_name(text: str, start: int, end: int) -> bool:
     return bool(before or after and after.group(0)) and bool(PRACTICE_NOUN_RE.search(run))
 
 
+# an indefinite noun phrase names a kind of thing ("a mole that changes shape needs to be checked"), unless the
+# sentence has already spoken of the person ("You came in for a lip flip", "you have a bruise")
 INDEFINITE_BEFORE = re.compile(r"\b(?:a|an|any)\s+(?:[a-z-]+\s+)?$", re.I)
 YOU_RE = re.compile(r"\b(?:you|your|you're|you've|u|ur)\b", re.I)
 CONDITIONAL_YOU_RE = re.compile(r"^(?:(?!\byour?\b).)*\b(?:if|whether|when|whenever|in case)\s+you(?:'re| are| have| ever| need| want| get)?\b"
