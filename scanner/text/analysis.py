@@ -56,7 +56,7 @@ POSSESSIVE_NAME_RE = re.compile(r"\b(?P<name>[A-Z][a-z]{2,20})['’]s\b")
 PROPN_PAIR_RE = re.compile(r"\b([A-Z][a-z]{1,20})\s+([A-Z][a-z]{1,20})\b")
 SCHEDULE_RE = re.compile(r"\b\d{1,2}(?::\d\d)\s?(?:am|pm)?\b|\b\d{1,2}\s?(?:am|pm)\b|\bappointments?\b|\bschedule\b", re.I)
 CUE_NAME_RE = re.compile(
-    r"\b(?i:to|client|patient|congrats|congratulations|shout ?out to|thanks to|thank you to|birthday to|"
+    r"\b(?i:to|client|patient|congrats|congratulations|shout ?out to|thanks to|thank you to|birthday to|thanks|thank you|thank u|"
     r"referring|welcome|featuring|meet our client|spotlight:?)\s*,?\s+"
     r"(?P<name>[A-Z][a-z]+(?:\s+[A-Z][a-z]+|\s+[A-Z]\.)?)"
 )

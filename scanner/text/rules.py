@@ -461,7 +461,7 @@ NOT_CLIENT_RE = re.compile(r"\b(?:giveaway|raffle|contest|sweepstakes|drawing)\b
 
 ORG_WORDS_RE = re.compile(r"\b(?:Aesthetics|Therapy|Physical|Dental|Dentistry|Dermatology|Clinic|Spa|Lounge|Chiropractic|Medical|"
                           r"Wellness|Health|Vision|Eye Care|Orthodontics|Family|Street|Laser|Skin|Institute|Center|Centre|Labs?)\b")
-MINOR_CONTEXT_RE = re.compile(r"\bparent or guardian\b|\b(?:since|as|because) (?:she|he)(?:'s| is) (?:[1-9]|1[0-7])\b|"
+MINOR_CONTEXT_RE = re.compile(r"\bparent(?: or |/)guardian\b|\b(?:since|as|because) (?:she|he|(?-i:[A-Z][a-z]+))(?:'s| is) (?:[1-9]|1[0-7])\b|"
                               r"\bafter school\b|\b(?:her|his) (?:school|teacher|class(?:room)?|coach)\b", re.I)
 MINOR_AFTER_RE = re.compile(r"^\W{0,3}\(?\s*(?:age[sd]?\s*)?(?:[1-9]|1[0-7])\s*(?:years?|yrs?|años|y/?o)?\s*\)")
 
@@ -949,7 +949,8 @@ MARKETING_MESSAGE_RE = re.compile(
 
 
 ONE_TO_ONE_RE = re.compile(
-    r"(?:^|\n|:\s*)(?:(?i:hi|hello|hey|dear|hola|buenos días|message for|reminder for|happy birthday|congrats|congratulations)[,!]?\s+|"
+    r"(?:^|\n|:\s*)(?:(?i:hi|hello|hey|dear|hola|buenos días|message for|reminder for|happy birthday|congrats|congratulations|"
+    r"good news|great news|good morning|good afternoon)[,!]?\s+|^\W{0,3}(?=[A-Z][a-záéíóúñü]+,\s)|"
     r"(?i:thanks?|thank you|welcome)\b[^\n.!?]{0,40}?,\s*|(?i:subject):[^\n]{0,60}?,\s*)"
     r"(?:(?i:mr|mrs|ms|miss|sra|sr|dr|professor|prof)\.?\s+)?(?P<name>[A-ZÁÉÍÓÚÑ][a-záéíóúñü]+)(?:\s+[A-ZÁÉÍÓÚÑ][a-záéíóúñü]+)?\s*(?:[,!:.\n]|[^\w\s]|from\b)")
 
