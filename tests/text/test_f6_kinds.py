@@ -1,8 +1,8 @@
 """The shipped scanner on new sentences for kinds of wording found in stop 20: "Thanks <name> for ..." in a post (a
 name the statistical NER misses after "Thanks"), and, from the f6 sets, a one-to-one message that opens with the
-patient's name or "Good news, Ms. ...", and a child's age given by name ("Since Owen is 12"). Each clean sentence
-has a violation beside it that differs in what makes it one. No sentence is taken from a labeled set
-(tests/data/f6_kinds.jsonl)."""
+patient's name or "Good news, Ms. ...", a child's age given by name ("Since Owen is 12") and a "parent/guardian"
+who must sign. Each clean sentence has a violation beside it that differs in what makes it one. No sentence is
+taken from a labeled set (tests/data/f6_kinds.jsonl)."""
 from __future__ import annotations
 
 from tests._sentences import load, wrong_verdicts
