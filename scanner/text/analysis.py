@@ -70,6 +70,7 @@ OWN_CARE_RE = re.compile(r"\byour\s+(?:\w+\s+)?(?:appointment|appt|visit|session
                          r"results?|dose|package)s?\b|\byou(?:'ve| have| had|'re| are| were)?\s+(?:\w+\s+)?"
                          r"(?:came|come in|had|got|did|started|finished|booked|been (?:in|here|coming))\b", re.I)
 QUOTES = frozenset("'\"‘’“”«»")
+WEEKDAYS = {"monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"}
 NOT_NAMES = {
     "thanks", "thank", "hi", "hello", "hey", "yes", "no", "ok", "okay", "haha", "ha", "wow", "omg", "aww",
     "great", "congrats", "congratulations", "sorry", "please", "welcome", "happy", "hope", "love", "so", "we",
@@ -82,6 +83,9 @@ NOT_NAMES = {
     "mother", "father", "mom", "dad", "valentine", "president", "memorial", "labor", "christmas", "halloween",
     "easter", "thanksgiving", "st", "saint", "new", "year", "today", "tonight", "tomorrow", "botox", "spring",
     "summer", "fall", "winter", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday",
+    # a whole audience addressed at once ("Ladies, our lip flip party is Friday")
+    "ladies", "gents", "gentlemen", "guys", "folks", "everybody", "beauties", "babes", "lovelies", "besties", "fam",
+    "neighbors", "members", "mamas", "brides", "all", "galentine", "galentines",
 }
 # Day and month abbreviations the statistical NER sometimes calls a person ("booked for Fri at 11"); never a
 # name on their own, whatever vocabulary is loaded ("May" and "June" are names, so they are not here).
@@ -194,9 +198,10 @@ class TextAnalyzer:
     _not_names: set[str]
     _ner_hygiene: bool
     _identified_re: re.Pattern[str] | None
+    _role_name_re: re.Pattern[str]
     _never_in_names: set[str]
     _greeting_re: re.Pattern[str]
-    _institution_before: tuple[str, ...]
+    _institution_before: re.Pattern[str] | None
     _second_person: set[str]
     _treatment_re: re.Pattern[str]
     _your_treatment_re: re.Pattern[str]
@@ -267,7 +272,9 @@ class TextAnalyzer:
         self._never_in_names = set(self.lexicon.terms("never_in_names")) | {
             w.lower() for a in self.profile.addresses for part in a.split(",")[1:]
             for w in re.findall(r"\b[A-Z][a-z]{2,}\b", part)}
-        self._institution_before = tuple(self.lexicon.terms("institution_prefixes"))  # "St. Luke's"
+        prefixes = self.lexicon.terms("institution_prefixes")  # "St. Luke's": the whole word before the name
+        self._institution_before = re.compile(
+            rf"(?<![\w.])(?:{'|'.join(re.escape(p) for p in prefixes)})\s*$", re.I) if prefixes else None
         more = self.lexicon.terms("greetings")  # e.g. Spanish "hola" (lexicons.d), never a name either
         self._not_names = self._not_names | {g for g in more if " " not in g}
         self._greeting_re = re.compile(GREETING_RE.pattern.replace(
@@ -280,6 +287,9 @@ class TextAnalyzer:
         roles = self.lexicon.alternation("staff_roles")
         creds = self.lexicon.alternation("credentials")
         fam = self.lexicon.alternation("family_words")
+        # "our esthetician Maya": the role names the person even where the statistical NER does not
+        self._role_name_re = re.compile(rf"\b(?i:our|my|your)\s+(?:[\w-]+\s+)?(?i:{roles})\s*,?\s+"
+                                        r"(?P<name>[A-Z][a-z]+(?:\s+[A-Z][a-z]+)?)\b")
         self._staff_before = re.compile(
             rf"(?:\b(?:dr|doctor|nurse|np|pa)\.?\s+$|\bour\s+(?:[\w-]+\s+){{0,3}}?(?:{roles})\s*,?\s*$|"
             rf"\b(?:ask for|with|by|meet|from)\s+$|\b(?:{roles})\s+$)",
@@ -501,6 +511,7 @@ class TextAnalyzer:
             if schedule_lines[line_start]:
                 add(m.start(), m.end(), "name", "schedule")
         identified = [*self._identified_re.finditer(text)] if self._identified_re else []
+        identified += self._role_name_re.finditer(text)
         identified_at = {m.start("name") for m in identified}  # the cue itself is evidence enough of a name
         for m in [*CUE_NAME_RE.finditer(text), *identified]:
             cue_name: str = m.group("name")
@@ -540,7 +551,9 @@ class TextAnalyzer:
         words = [w.strip(".'’-,").lower() for w in span.split()]
         if words and all(w in self._never_in_names or w in self._not_names for w in words):
             return True  # every word is one a name never has ("Transformation Tuesday"); "Coordinator Jess" stays
-        return bool(self._institution_before) and text[max(0, start - 8):start].lower().rstrip().endswith(self._institution_before)
+        if len(words) > 1 and words[-1] in WEEKDAYS:
+            return True  # a themed day ("Frozen Friday", "Wellness Wednesday"), never a person
+        return bool(self._institution_before and self._institution_before.search(text, max(0, start - 10), start))
 
     def _could_be_a_name(self, text: str, start: int, end: int) -> bool:
         """False for what the statistical NER calls a person but no name looks like: a day or month abbreviation

@@ -17,7 +17,7 @@ from typing import Any
 
 from ..core.config import SpaProfile
 from ..core.models import Finding, Item, Severity
-from .analysis import STRONG_IDS, Person, Sentence, TextAnalysis
+from .analysis import NOT_NAMES, STRONG_IDS, Person, Sentence, TextAnalysis
 from .lexicon import TREATMENT_LABELS, Lexicon
 
 PROMO_RE = re.compile(r"\b(special|sale|offer|promo|discount|deal|\d+% off|book (now|online|today|yours)|"
@@ -455,7 +455,7 @@ DEIDENTIFIED_RE = re.compile(r"\b(?:not an? (?:real|actual) (?:client|patient|pe
                              r"identifying details (?:have been |were )?removed|name withheld|does not describe any (?:single|one|real)|"
                              r"stock (?:photo|image)|model,? not a (?:client|patient))\b", re.I)
 NOT_CLIENT_RE = re.compile(r"\b(?:giveaway|raffle|contest|sweepstakes|drawing)\b|\bfor (?:the )?(?:catering|photograph\w*|hosting|sponsoring|"
-                           r"the music|music|flowers|the cake|the venue|capturing|donating|partnering|dj\w*)\b|"
+                           r"the music|music|flowers|the cake|the venue|capturing|donating|partnering|dj\w*|having us|inviting us|hosting us)\b|"
                            r"\b(?:photographer|caterer|florist|sponsor|dj|vendor|partner|chef)\s+(?-i:[A-Z])", re.I)
 
 
@@ -585,7 +585,7 @@ def _care_alternation(lex: Lexicon) -> str:
 # more ways to say a staff member received care ("wrapped his 6th round of", "getting her first facial")
 STAFF_CARE_MORE_RE = (r"\b(?:wrapped|completed|booked|getting|gets|tries|trying|loves)\s+(?:up\s+)?(?:her|his|their)\s+"
                       r"(?:[\w-]+\s+){{0,4}}?(?:{care})\b|\b(?:does|did|doing)\s+(?:my|her|his)\s+(?:[\w-]+\s+){{0,2}}?(?:{care})\b|"
-                      r"\b(?:she|he)(?:'s| is) (?:a |our )?(?:client|patient) too\b")
+                      r"\b(?:she|he)(?:'s| is| became| has become) (?:a |our )?(?:client|patient) too\b")
 
 
 STAFF_LONGTIME_RE = (r"\b(?:she|he|they)(?:'s| is| has| have|'ve)? been (?:getting|doing|having|coming in for|on)\s+(?:[\w-]+\s+){{0,3}}?(?:{care})\b|"
@@ -777,7 +777,7 @@ def _described_hits(ctx: Ctx) -> Iterator[Hit]:
     occ = ctx.lex.alternation("occupations")
     rx = re.compile(
         rf"\b(?:our|a|one)\s+(?:\d{{1,2}}(?::\d\d)?\s?(?:am|pm)|morning|afternoon|evening|last|first|newest|latest|"
-        rf"favorite|longtime|oldest|youngest|\d{{2}}-year-old)\s+(?:client|patient|appointment)\b[^.!?]{{0,80}}?"
+        rf"favorite|longtime|oldest|youngest|\d{{2}}-year-old)\s+(?:[\w-]+\s+){{0,2}}?(?:client|patient|appointment)\b[^.!?]{{0,80}}?"
         rf"(?:\b(?:{occ})\b|\b\d{{2}}-year-old\b|\bfrom [A-Z]\w+|\bthis morning\b|\byesterday\b|\btoday\b)", re.I)
     for m in rx.finditer(ctx.a.text):
         yield Hit(m.start(), m.end(), m.group(0), pattern="client described by quasi-identifiers")
@@ -789,7 +789,8 @@ def _described_hits(ctx: Ctx) -> Iterator[Hit]:
 
 
 CARE_WORDS_RE = re.compile(r"\b(?:client|patient|appointment|session|treat(?:ed|ing|ment)|visit|came in|in (?:her|his|my|our) chair|"
-                           r"results|glow-up|transformation|journey)\b", re.I)
+                           r"results|glow-up|transformation|journey)\b|"
+                           r"\b(?:got|had|gets|getting|having)\s+(?:her|his|their|my)\s+(?:[\w-]+\s+){0,2}?done\b", re.I)
 
 
 def _care_context(ctx: Ctx, text: str) -> bool:
@@ -834,6 +835,9 @@ QUOTE_RE = _quote_re("\"“‘'", "\"”’'")
 STORY_QUOTE_RE = _quote_re("\"“‘'«„", "\"”’'»“", r"(?:[^\w\s—–~-]{1,3}\s*)?")
 
 
+SHOUT_OUT_RE = re.compile(r"\bshout[- ]?outs?\b|\bclient (?:of the (?:month|week|year)|crush|spotlight)\b", re.I)
+
+
 def worded_purposes(text: str, stories: bool = False) -> set[str]:
     """The marketing uses the wording itself shows (before/after, case study, testimonial); with `stories`
     (`enables: [authorized_uses]`) a story in words is a case study and an emoji may sit between a quote and
@@ -845,6 +849,8 @@ def worded_purposes(text: str, stories: bool = False) -> set[str]:
         purposes.add("case_study")  # a written treatment story (convention 4)
     if QUOTE_RE.search(text) or re.search(r"\bsays\b", text) or stories and STORY_QUOTE_RE.search(text):
         purposes.add("testimonial")
+    if purposes and SHOUT_OUT_RE.search(text):
+        purposes.add("name_in_marketing")  # a shout-out is a use of its own beside the quote or photo (convention 4)
     return purposes
 
 
@@ -963,7 +969,8 @@ def recipient(ctx: Ctx) -> str | None:
     if "recipient" not in ctx.cache:
         m = ONE_TO_ONE_RE.search(ctx.a.text[:300])
         name = m.group("name") if m else None
-        ctx.cache["recipient"] = name if name and name.lower() not in ("subject", "reminder", "reply", "thanks") else None
+        ctx.cache["recipient"] = name if name and name.lower() not in ("subject", "reminder", "reply", "thanks") and (
+            name.lower() not in NOT_NAMES and name.lower() not in ctx.lex.terms("not_names")) else None  # not "Ladies, ..."
     return ctx.cache["recipient"]
 
 
