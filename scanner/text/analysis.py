@@ -42,7 +42,7 @@ HANDLE_RE = r"(?<![\w@.])@[A-Za-z0-9_](?:[A-Za-z0-9_.]*[A-Za-z0-9_])?"
 SECOND_PERSON = {"you", "your", "yours", "you're", "youre", "you'll", "you've", "yourself", "ya", "u", "ur", "y'all"}
 PLACEHOLDER_RE = re.compile(r"\{[^{}]{1,40}\}|\[[A-Z_ ]{2,30}\]|<<?[A-Za-z_ ]{2,30}>>?")
 GREETING_RE = re.compile(
-    r"(?:^|[\n.!?]\s*|:\s*)(?i:hi|hello|hey|dear|good (?:morning|afternoon|evening))\s+"
+    r"(?:^[¡¿]?|[\n.!?]\s*[¡¿]?|:\s*)(?i:hi|hello|hey|dear|good (?:morning|afternoon|evening))\s+"
     r"(?P<name>[A-Z][a-z]+(?:\s[A-Z]\.)?)\s*[,!]",
 )
 VOCATIVE_START_RE = re.compile(
@@ -53,7 +53,7 @@ GREETED_RE = re.compile(r"(?i:hi|hey|hello|dear|thanks|thank you|thank u|congrat
                         r"happy birthday)[,!]?\s+$")  # a greeting right before a capitalized word makes it a name
 VOCATIVE_END_RE = re.compile(r",\s+(?P<name>[A-Z][a-z]{1,20})\s*(?=[!.?…]|\s*$|\s*[^\w\s])")
 POSSESSIVE_NAME_RE = re.compile(r"\b(?P<name>[A-Z][a-z]{2,20})['’]s\b")
-PROPN_PAIR_RE = re.compile(r"\b([A-Z][a-z]{1,20})\s+([A-Z][a-z]{1,20})\b")
+PROPN_PAIR_RE = re.compile(r"\b([A-Z][a-z]{1,20})[ \t]+([A-Z][a-z]{1,20})\b")  # on one line
 SCHEDULE_RE = re.compile(r"\b\d{1,2}(?::\d\d)\s?(?:am|pm)?\b|\b\d{1,2}\s?(?:am|pm)\b|\bappointments?\b|\bschedule\b", re.I)
 CUE_NAME_RE = re.compile(
     r"\b(?i:to|client|patient|congrats|congratulations|shout ?out to|thanks to|thank you to|birthday to|thanks|thank you|thank u|"
@@ -70,6 +70,8 @@ OWN_CARE_RE = re.compile(r"\byour\s+(?:\w+\s+)?(?:appointment|appt|visit|session
                          r"results?|dose|package)s?\b|\byou(?:'ve| have| had|'re| are| were)?\s+(?:\w+\s+)?"
                          r"(?:came|come in|had|got|did|started|finished|booked|been (?:in|here|coming))\b", re.I)
 QUOTES = frozenset("'\"‘’“”«»")
+URL_RE = re.compile(r"(?:https?://|www\.)\S+|\S+@[\w-]+\.\w+|\b[\w-]+(?:\.[\w-]+)*\.(?:com|net|org|co|us|io|me|health|clinic|spa|care|"
+                    r"info|biz)\b(?:/\S*)?", re.I)
 WEEKDAYS = {"monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"}
 NOT_NAMES = {
     "thanks", "thank", "hi", "hello", "hey", "yes", "no", "ok", "okay", "haha", "ha", "wow", "omg", "aww",
@@ -85,7 +87,7 @@ NOT_NAMES = {
     "summer", "fall", "winter", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday",
     # a whole audience addressed at once ("Ladies, our lip flip party is Friday")
     "ladies", "gents", "gentlemen", "guys", "folks", "everybody", "beauties", "babes", "lovelies", "besties", "fam",
-    "neighbors", "members", "mamas", "brides", "all", "galentine", "galentines",
+    "neighbors", "members", "mamas", "brides", "all", "mil", "gracias", "sí", "si", "galentine", "galentines",
 }
 # Day and month abbreviations the statistical NER sometimes calls a person ("booked for Fri at 11"); never a
 # name on their own, whatever vocabulary is loaded ("May" and "June" are names, so they are not here).
@@ -291,18 +293,20 @@ class TextAnalyzer:
         self._role_name_re = re.compile(rf"\b(?i:our|my|your)\s+(?:[\w-]+\s+)?(?i:{roles})\s*,?\s+"
                                         r"(?P<name>[A-Z][a-z]+(?:\s+[A-Z][a-z]+)?)\b")
         self._staff_before = re.compile(
-            rf"(?:\b(?:dr|doctor|nurse|np|pa)\.?\s+$|\bour\s+(?:[\w-]+\s+){{0,3}}?(?:{roles})\s*,?\s*$|"
+            rf"(?:\b(?:dr|dra|doctor|doctora|nurse|enfermera|np|pa)\.?\s+$|\bour\s+(?:[\w-]+\s+){{0,3}}?(?:{roles})\s*,?\s*$|\bour (?:very )?own\s+$|"
             rf"\b(?:ask for|with|by|meet|from)\s+$|\b(?:{roles})\s+$)",
             re.IGNORECASE,
         )
         self._staff_after = re.compile(
-            rf"^(?:\s*,?\s*(?:{creds})\b|\s*,\s*(?:our|the|a|an)\s+(?:[\w-]+\s+){{0,3}}?(?:{roles})\b|"
+            rf"^(?:\s*,?\s*(?:{creds})\b|\s*,\s*(?:our|the|a|an)\s+(?:[\w-]+\s+){{0,3}}?(?:{roles})\b|\s*\(\s*(?:our\s+)?(?:[\w-]+\s+){{0,2}}?(?:{roles})\b|"
             rf"\s+(?:says hi|said hi|will be|is our|is the best|is an? (?:artist|amazing)|loves helping|has \d|has performed))",
             re.IGNORECASE,
         )
         self._family_before = re.compile(rf"\b(?:your|my|his|her|their)\s+(?:{fam})\s*,?\s*$", re.IGNORECASE)
         self._spa_names = {n.lower() for n in [self.profile.name, *self.profile.names] if n}
-        self._staff_names = {n.lower() for s in self.profile.staff for n in (s, s.split()[0]) if n}
+        bare = [re.sub(r"^(?:dr|dra|nurse|mr|mrs|ms)\.?\s+", "", s.strip(), flags=re.I).split() for s in self.profile.staff]
+        self._staff_names = {n.lower() for s in self.profile.staff for n in (s, s.split()[0]) if n} | {
+            w.lower() for words in bare for w in (words[:1] + words[-1:] if len(words) > 1 else words)}  # "Sorensen" too
         self._spa_handles = {h.lower() for h in self.profile.handles}
 
     @staticmethod
@@ -406,6 +410,9 @@ class TextAnalyzer:
         if self.lexicon.terms("team_nouns"):  # "our nursing team", "the laser staff": a team, no one's treatment
             team = self.lexicon.built("team_after", lambda lx: rf"\s+(?:{lx.alternation('team_nouns')})")
             entities = [e for e in entities if not (e.label in TREATMENT_LABELS and team.match(text, e.end))]
+        if "." in text:  # "tamarackskin.com/prp": a word inside a web address or e-mail is no one's treatment
+            urls = [m.span() for m in URL_RE.finditer(text)]
+            entities = [e for e in entities if not (e.label in TREATMENT_LABELS and any(a <= e.start < b for a, b in urls))]
         treat = [e for e in entities if e.label in TREATMENT_LABELS]
         # a product or procedure is never a person; placeholders are never people
         in_term = {i for t in treat for i in range(t.start, t.end)}  # character positions, for linear look-ups
@@ -448,6 +455,7 @@ class TextAnalyzer:
             return False
         r = review.lower()
         if re.search(r"haven'?t been (in|here)|not (a|yet a) (client|patient)|thinking (about|of)|considering|"
+                     r"\bnever been\b|\bnever will\b|\bi'?ve never (been|gone|visited|tried)|"
                      r"for anyone|is it (safe|ok|okay)|can (i|you) (still )?get|how long|does .{0,30} hurt", r):
             experience = re.search(r"\b(i|i've|i'm) (got|had|did|just got|just had)\b|\bgot (my|this)\b|\bhad my\b|"
                                    r"\bdone here\b|\bmy injector\b|\b(my|our) (last|first) (visit|appointment|session)",
@@ -469,7 +477,12 @@ class TextAnalyzer:
             nonlocal longest
             # strip titles and trailing punctuation
             seg = text[start:end]
-            lead = re.match(r"(?:(?:dr|mr|mrs|ms|miss)\.?\s+)", seg, re.I)
+            opener = re.match(r"[¡¿]*(?:(?:hola|hi|hey|hello|dear|querida|querido)\s+(?=[A-ZÁÉÍÓÚÑ]))?", seg, re.I)
+            if opener and opener.end():
+                start, seg = start + opener.end(), seg[opener.end():]
+                if seg.strip(" .,!?").lower() in self._not_names:
+                    return  # "¡Sí": a word, not a name, once the mark is off
+            lead = re.match(r"(?:(?:dr|dra|mr|mrs|ms|miss|sra|srta)\.?\s+)", seg, re.I)
             if lead and kind == "name":
                 reason = reason + "+title"
             seg_clean = re.split(r"\s+[-–—]\s*|[,:;!?\n(]", seg)[0].rstrip(".,!?;:'’ ")
@@ -508,7 +521,7 @@ class TextAnalyzer:
             if line_start not in schedule_lines:
                 line = text[line_start:newlines[n] if n < len(newlines) else len(text)]
                 schedule_lines[line_start] = bool(SCHEDULE_RE.search(line) or self._treatment_re.search(line))
-            if schedule_lines[line_start]:
+            if schedule_lines[line_start] and not self._never_a_name(text, m.start(), m.group(0)):
                 add(m.start(), m.end(), "name", "schedule")
         identified = [*self._identified_re.finditer(text)] if self._identified_re else []
         identified += self._role_name_re.finditer(text)

@@ -285,6 +285,8 @@ def _phrase(rule: Rule, ctx: Ctx) -> Iterator[Hit]:
                 continue
             if s is not None and s.generic and rule.params.get("skip_generic", True):
                 continue
+            if rule.params.get("own_reader_ok") and ctx.item.kind == "message" and YOU_RE.search(m.group(0)) and recipient(ctx):
+                continue  # "you were seen from 1-4pm" in a message to that patient herself (convention 7)
             yield Hit(m.start(), m.end(), m.group(0), pattern=rx.pattern[:80])
 
 
@@ -358,8 +360,10 @@ def _advice(rule: Rule, ctx: Ctx) -> Iterator[Hit]:
             yield Hit(start, end, ev.strip(), pattern="imperative or clearance with a clinical object")
 
 
-OUR_OFFERING_RE = re.compile(r"\b(?:our|we (?:offer|provide|carry|do)|we don'?t (?:offer|provide|carry|do|bill [\w ]{0,25}? for))"
-                             r"\s+(?:[\w-]+\s+){0,2}$", re.I)
+OUR_OFFERING_RE = re.compile(r"\b(?:our|we (?:offer|provide|carry|do)|we don'?t (?:offer|provide|carry|do|bill [\w ]{0,25}? for)|"
+                             r"we(?:'re| are)? (?:now |also )?(?:started |began |start |begin )?(?:offer|offering|providing|carrying)|"
+                             r"we(?:'ve| have)? (?:just )?added|(?:talk|class|seminar|workshop|webinar|demo|lecture|q&a) (?:on|about))"
+                             r"\s+(?:[\w-]+[\s(,:]+(?:and\s+|or\s+)?){0,3}$", re.I)
 # the last word of a practice's name ("Ruxton Plastic Surgery", "Front Range Plastic Surgery: (303) ...")
 PRACTICE_NOUNS = ("Surgery", "Dental", "Dentistry", "Dermatology", "Chiropractic", "Vision", "Optometry", "Therapy", "PT",
                   "Clinic", "Lounge", "Spa", "Medical", "Wellness", "Health", "Labs?", "Hydration", "Aesthetics", "Associates")
@@ -393,6 +397,8 @@ def _personal_treatment(rule: Rule, ctx: Ctx) -> Iterator[Hit]:
         s = ctx.a.sentence_at(t.start)
         if s is None or not personal(ctx, s) or _education_in_answer(ctx, s):
             continue
+        if ctx.a.reviewer_prospect and not YOU_RE.search(ctx.a.text[s.start:t.start]):
+            continue  # to someone not treated here, a treatment named before any "you" is what the practice does
         if INDEFINITE_BEFORE.search(ctx.a.text[max(0, t.start - 30):t.start]) and not (
                 YOU_RE.search(ctx.a.text[s.start:t.start]) and not (
                     "hypotheticals" in ctx.switches and CONDITIONAL_YOU_RE.search(ctx.a.text[s.start:t.start]))):
@@ -454,14 +460,15 @@ def third_party_patients(ctx: Ctx) -> list[Person]:
 DEIDENTIFIED_RE = re.compile(r"\b(?:not an? (?:real|actual) (?:client|patient|person)|composite|illustrat(?:ed|ion)|ai[- ]generated|"
                              r"identifying details (?:have been |were )?removed|name withheld|does not describe any (?:single|one|real)|"
                              r"stock (?:photo|image)|model,? not a (?:client|patient))\b", re.I)
-NOT_CLIENT_RE = re.compile(r"\b(?:giveaway|raffle|contest|sweepstakes|drawing)\b|\bfor (?:the )?(?:catering|photograph\w*|hosting|sponsoring|"
+NOT_CLIENT_RE = re.compile(r"\b(?:giveaway|raffle|contest|sweepstakes|drawing|not an? (?:patient|client))\b|\bfor (?:the )?(?:catering|photograph\w*|hosting|sponsoring|"
                            r"the music|music|flowers|the cake|the venue|capturing|donating|partnering|dj\w*|having us|inviting us|hosting us)\b|"
                            r"\b(?:photographer|caterer|florist|sponsor|dj|vendor|partner|chef)\s+(?-i:[A-Z])", re.I)
 
 
 ORG_WORDS_RE = re.compile(r"\b(?:Aesthetics|Therapy|Physical|Dental|Dentistry|Dermatology|Clinic|Spa|Lounge|Chiropractic|Medical|"
                           r"Wellness|Health|Vision|Eye Care|Orthodontics|Family|Street|Laser|Skin|Institute|Center|Centre|Labs?)\b")
-MINOR_CONTEXT_RE = re.compile(r"\bparent(?: or |/)guardian\b|\b(?:since|as|because) (?:she|he|(?-i:[A-Z][a-z]+))(?:'s| is) (?:[1-9]|1[0-7])\b|"
+MINOR_CONTEXT_RE = re.compile(r"\bparent(?: or |/)guardian\b|\bbaby (?:teeth|tooth|canines?|molars?)\b|\b\d+-year molars\b|\bat recess\b|"
+                              r"\b(?:normal|common|typical) (?:at|for) (?:age )?(?:[1-9]|1[0-7])\b|\b(?:since|as|because) (?:she|he|(?-i:[A-Z][a-z]+))(?:'s| is) (?:[1-9]|1[0-7])\b|"
                               r"\bafter school\b|\b(?:her|his) (?:school|teacher|class(?:room)?|coach)\b", re.I)
 MINOR_AFTER_RE = re.compile(r"^\W{0,3}\(?\s*(?:age[sd]?\s*)?(?:[1-9]|1[0-7])\s*(?:years?|yrs?|años|y/?o)?\s*\)")
 
@@ -548,11 +555,11 @@ def _authorized_in_comment(ctx: Ctx, p: Person) -> bool:
     return d is not None and bool(d.ok)
 
 
-STAFF_CARE_RE = (r"\b(?:her|his|their) own\b|\b(?:got|had|gets|received|tried|did|finished|started|treated)\s+(?:her|his|their)\s+"
+STAFF_CARE_RE = (r"\b(?:her|his|their) own\b|\b(?:got|had|tried|did|received|booked)\s+(?:one|it|some|them)\s+(?:herself|himself|themselves)\b|\b(?:got|had|gets|received|tried|did|finished|started|treated)\s+(?:her|his|their)\s+"
                  r"(?:first\s+|own\s+|last\s+|latest\s+)?(?:[\w-]+\s+){{0,2}}?(?:{care})\b|\b(?:treated|injected|treating)\s+our own\b|"
                  r"\b(?:sat|was|is|hopped) in (?:the|my|her|his|our) chair\b|['’]s (?:own )?(?:results|transformation|glow-up|journey|"
                  r"before (?:and|&) after|treatment|session)\b|\b(?:on|in) (?:the |our )?(?:treatment )?(?:table|chair)\b|"
-                 r"\b(?:tried|got|had|received)\s+(?:a |an |some |her first |his first |their first )?(?:{treatments})\b")
+                 r"\b(?:tried|got|had|received)\s+(?:a |an |some |our |the |her first |his first |their first )?(?:{treatments})\b")
 
 
 def _staff_receives_care(ctx: Ctx, p: Person, s: Sentence) -> bool:
@@ -697,6 +704,10 @@ def _addressee_name(rule: Rule, ctx: Ctx) -> Iterator[Hit]:
             yield Hit(p.start, p.end, p.text, pattern=f"{p.kind} of the person replied to")
 
 
+WEEKDAY_RANGE_AFTER = re.compile(r"\s*(?:through|thru|to|[-–]|and|&)\s*(?:mon|tue|wed|thu|fri|sat|sun)", re.I)
+WEEKDAY_RANGE_BEFORE = re.compile(r"(?:mon|tue|wed|thu|fri|sat|sun)\w*\.?\s*(?:through|thru|to|[-–]|and|&)\s*$", re.I)
+
+
 @detector("visit_date")
 def _visit_date(rule: Rule, ctx: Ctx) -> Iterator[Hit]:
     """An absolute date or weekday tied to someone's visit in a sentence about them."""
@@ -708,6 +719,8 @@ def _visit_date(rule: Rule, ctx: Ctx) -> Iterator[Hit]:
         s = ctx.a.sentence_at(d.start)
         if s is None or not s.start <= d.start < s.end or not personal(ctx, s):
             continue
+        if WEEKDAY_RANGE_AFTER.match(ctx.a.text, d.end) or WEEKDAY_RANGE_BEFORE.search(ctx.a.text[max(0, d.start - 20):d.start]):
+            continue  # "Monday through Friday 9-5": opening hours, nobody's visit
         if visit.search(s.text) or re.search(r"\b(treated|seen|came in|see you|since|client|patient|documented)\b",
                                              s.text, re.I):
             yield Hit(d.start, d.end, d.text, pattern="visit date", score=d.score)
