@@ -23,3 +23,13 @@ def wrong_verdicts(scanner, cases: list[dict]) -> list[tuple[str, str, list[str]
         if (result.verdict != "pass") != case["expected_violation"]:
             wrong.append((case["id"], result.verdict, sorted({f.rule_id for f in result.findings})))
     return wrong
+
+
+LEARNED_IDS = {"PHI801", "TRT801", "ADV801"}
+
+
+def rule_findings(scanner, case: dict) -> set[str]:
+    """The rule ids (not the learned layer's) with a medium or high finding on `case`."""
+    fields = {k: case[k] for k in ("text", "kind", "channel", "in_reply_to", "author") if k in case}
+    result = scanner.scan(Item(id=case["id"], **fields))
+    return {f.rule_id for f in result.findings if f.severity.value in ("high", "medium")} - LEARNED_IDS
