@@ -41,24 +41,26 @@ INITIALS_RE = (r"\b(?:[A-Z]\.\s?[A-Z]\.|[A-Z][a-z]+ [A-Z]\.)(?=,?\s*(?:\d{2}\b|a
 HANDLE_RE = r"(?<![\w@.])@[A-Za-z0-9_](?:[A-Za-z0-9_.]*[A-Za-z0-9_])?"
 SECOND_PERSON = {"you", "your", "yours", "you're", "youre", "you'll", "you've", "yourself", "ya", "u", "ur", "y'all"}
 PLACEHOLDER_RE = re.compile(r"\{[^{}]{1,40}\}|\[[A-Z_ ]{2,30}\]|<<?[A-Za-z_ ]{2,30}>>?")
+UP, LO = "A-ZÁÉÍÓÚÑÜ", "a-záéíóúñü"  # names in Spanish keep their accents ("Sofía Ríos")
 GREETING_RE = re.compile(
     r"(?:^[¡¿]?|[\n.!?]\s*[¡¿]?|:\s*)(?i:hi|hello|hey|dear|good (?:morning|afternoon|evening))\s+"
-    r"(?P<name>[A-Z][a-z]+(?:\s[A-Z]\.)?)\s*[,!]",
+    rf"(?P<name>[{UP}][{LO}]+(?:\s[{UP}]\.)?)\s*[,!]",
 )
 VOCATIVE_START_RE = re.compile(
-    r"(?:^|[\n.!?]\s+)(?:(?i:hi|hey|hello|dear|thanks|thank you|thank u|congrats|congratulations|aww+|yay|"
-    r"welcome(?: back)?|happy birthday|so sorry|sorry)[,!]?\s+)?(?P<name>[A-Z][a-z]{1,20})(?=\s*(?:,|!|\.\s|$))",
+    r"(?:^[¡¿]?|[\n.!?]\s+[¡¿]?)(?:(?i:hi|hey|hello|dear|thanks|thank you|thank u|congrats|congratulations|aww+|yay|"
+    r"welcome(?: back)?|happy birthday|so sorry|sorry|hola|gracias|muchas gracias|felicidades|bienvenida|bienvenido)[,!]?\s+)?"
+    rf"(?P<name>[{UP}][{LO}]{{1,20}})(?=\s*(?:,|!|\.\s|$))",
 )
 GREETED_RE = re.compile(r"(?i:hi|hey|hello|dear|thanks|thank you|thank u|congrats|congratulations|welcome(?: back)?|"
-                        r"happy birthday)[,!]?\s+$")  # a greeting right before a capitalized word makes it a name
-VOCATIVE_END_RE = re.compile(r",\s+(?P<name>[A-Z][a-z]{1,20})\s*(?=[!.?…]|\s*$|\s*[^\w\s])")
-POSSESSIVE_NAME_RE = re.compile(r"\b(?P<name>[A-Z][a-z]{2,20})['’]s\b")
-PROPN_PAIR_RE = re.compile(r"\b([A-Z][a-z]{1,20})[ \t]+([A-Z][a-z]{1,20})\b")  # on one line
+                        r"happy birthday|hola|gracias|felicidades|bienvenida|bienvenido)[,!]?\s+$")  # a greeting right before a capitalized word makes it a name
+VOCATIVE_END_RE = re.compile(rf",\s+(?P<name>[{UP}][{LO}]{{1,20}})\s*(?=[!.?…]|\s*$|\s*[^\w\s])")
+POSSESSIVE_NAME_RE = re.compile(rf"\b(?P<name>[{UP}][{LO}]{{2,20}})['’]s\b")
+PROPN_PAIR_RE = re.compile(rf"\b([{UP}][{LO}]{{1,20}})[ \t]+([{UP}][{LO}]{{1,20}})\b")  # on one line
 SCHEDULE_RE = re.compile(r"\b\d{1,2}(?::\d\d)\s?(?:am|pm)?\b|\b\d{1,2}\s?(?:am|pm)\b|\bappointments?\b|\bschedule\b", re.I)
 CUE_NAME_RE = re.compile(
     r"\b(?i:to|client|patient|congrats|congratulations|shout ?out to|thanks to|thank you to|birthday to|thanks|thank you|thank u|"
-    r"referring|welcome|featuring|meet our client|spotlight:?)\s*,?\s+"
-    r"(?P<name>[A-Z][a-z]+(?:\s+[A-Z][a-z]+|\s+[A-Z]\.)?)"
+    r"referring|welcome|featuring|meet our client|spotlight:?|felicidades a|gracias a|bienvenida|bienvenido|cumpleaños a)\s*,?\s+"
+    rf"(?P<name>[{UP}][{LO}]+(?:\s+[{UP}][{LO}]+|\s+[{UP}]\.)?)"
 )
 ATTRIBUTION_RE = re.compile(  # the quote is bounded so a text full of apostrophes stays linear
     r"[\"'“‘].{3,600}?[\"'”’]\s*(?:[—–]|--|-|~)\s*(?P<name>@?[A-Z][\w.]*(?:\s+[A-Z][\w.]*){0,2})"
@@ -72,6 +74,7 @@ OWN_CARE_RE = re.compile(r"\byour\s+(?:\w+\s+)?(?:appointment|appt|visit|session
 QUOTES = frozenset("'\"‘’“”«»")
 URL_RE = re.compile(r"(?:https?://|www\.)\S+|\S+@[\w-]+\.\w+|\b[\w-]+(?:\.[\w-]+)*\.(?:com|net|org|co|us|io|me|health|clinic|spa|care|"
                     r"info|biz)\b(?:/\S*)?", re.I)
+EVENT_HEADS = {"night", "gala", "party", "sale", "membership", "giveaway", "expo", "festival", "fair", "soiree", "mixer"}
 WEEKDAYS = {"monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"}
 NOT_NAMES = {
     "thanks", "thank", "hi", "hello", "hey", "yes", "no", "ok", "okay", "haha", "ha", "wow", "omg", "aww",
@@ -87,7 +90,7 @@ NOT_NAMES = {
     "summer", "fall", "winter", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday",
     # a whole audience addressed at once ("Ladies, our lip flip party is Friday")
     "ladies", "gents", "gentlemen", "guys", "folks", "everybody", "beauties", "babes", "lovelies", "besties", "fam",
-    "neighbors", "members", "mamas", "brides", "all", "mil", "gracias", "sí", "si", "galentine", "galentines",
+    "neighbors", "members", "mamas", "brides", "all", "mil", "gracias", "sí", "si", "su", "sus", "tu", "mi", "hola", "sra", "sr", "srta", "dra", "señora", "señor", "galentine", "galentines",
 }
 # Day and month abbreviations the statistical NER sometimes calls a person ("booked for Fri at 11"); never a
 # name on their own, whatever vocabulary is loaded ("May" and "June" are names, so they are not here).
@@ -201,6 +204,8 @@ class TextAnalyzer:
     _ner_hygiene: bool
     _identified_re: re.Pattern[str] | None
     _role_name_re: re.Pattern[str]
+    _team_after: re.Pattern[str] | None
+    _family_name_re: re.Pattern[str]
     _never_in_names: set[str]
     _greeting_re: re.Pattern[str]
     _institution_before: re.Pattern[str] | None
@@ -287,9 +292,12 @@ class TextAnalyzer:
         self._generic_re = term_regex(list(self.lexicon.terms("generic_markers")))
         self._second_person = SECOND_PERSON | set(self.lexicon.terms("second_person_words"))  # e.g. Spanish "tu"
         roles = self.lexicon.alternation("staff_roles")
-        creds = self.lexicon.alternation("credentials")
+        # credentials are written in capitals ("Kayla RN", "Jo, LE"); Spanish "le" or "pa" after a comma are words
+        creds = "(?-i:" + "|".join(re.escape(c.upper()) for c in self.lexicon.terms("credentials")) + ")"
         fam = self.lexicon.alternation("family_words")
         # "our esthetician Maya": the role names the person even where the statistical NER does not
+        self._team_after = re.compile(rf"\s+(?:{self.lexicon.alternation('team_nouns')})", re.I) if (
+            self.lexicon.terms("team_nouns")) else None
         self._role_name_re = re.compile(rf"\b(?i:our|my|your)\s+(?:[\w-]+\s+)?(?i:{roles})\s*,?\s+"
                                         r"(?P<name>[A-Z][a-z]+(?:\s+[A-Z][a-z]+)?)\b")
         self._staff_before = re.compile(
@@ -302,7 +310,10 @@ class TextAnalyzer:
             rf"\s+(?:says hi|said hi|will be|is our|is the best|is an? (?:artist|amazing)|loves helping|has \d|has performed))",
             re.IGNORECASE,
         )
-        self._family_before = re.compile(rf"\b(?:your|my|his|her|their)\s+(?:{fam})\s*,?\s*$", re.IGNORECASE)
+        self._family_before = re.compile(rf"\b(?:your|my|his|her|their|su|tu|mi)\s+(?:{fam})\s*,?\s*$", re.IGNORECASE)
+        # "your sister Lauren", "su hija Valeria": the relation names the person even where the NER does not
+        self._family_name_re = re.compile(rf"\b(?i:your|my|his|her|their|su|tu|mi)\s+(?i:{fam})\s*,?\s+"
+                                          rf"(?P<name>[{UP}][{LO}]+(?:\s+[{UP}][{LO}]+)?)\b")
         self._spa_names = {n.lower() for n in [self.profile.name, *self.profile.names] if n}
         bare = [re.sub(r"^(?:dr|dra|nurse|mr|mrs|ms)\.?\s+", "", s.strip(), flags=re.I).split() for s in self.profile.staff]
         self._staff_names = {n.lower() for s in self.profile.staff for n in (s, s.split()[0]) if n} | {
@@ -407,9 +418,8 @@ class TextAnalyzer:
         doc = art.tokens
         deadline = deadline or Deadline.start()
         entities = self._presidio(text, art, deadline)
-        if self.lexicon.terms("team_nouns"):  # "our nursing team", "the laser staff": a team, no one's treatment
-            team = self.lexicon.built("team_after", lambda lx: rf"\s+(?:{lx.alternation('team_nouns')})")
-            entities = [e for e in entities if not (e.label in TREATMENT_LABELS and team.match(text, e.end))]
+        if self._team_after:  # "our nursing team", "the laser staff": a team, no one's treatment
+            entities = [e for e in entities if not (e.label in TREATMENT_LABELS and self._team_after.match(text, e.end))]
         if "." in text:  # "tamarackskin.com/prp": a word inside a web address or e-mail is no one's treatment
             urls = [m.span() for m in URL_RE.finditer(text)]
             entities = [e for e in entities if not (e.label in TREATMENT_LABELS and any(a <= e.start < b for a, b in urls))]
@@ -525,6 +535,7 @@ class TextAnalyzer:
                 add(m.start(), m.end(), "name", "schedule")
         identified = [*self._identified_re.finditer(text)] if self._identified_re else []
         identified += self._role_name_re.finditer(text)
+        identified += self._family_name_re.finditer(text)
         identified_at = {m.start("name") for m in identified}  # the cue itself is evidence enough of a name
         for m in [*CUE_NAME_RE.finditer(text), *identified]:
             cue_name: str = m.group("name")
@@ -564,8 +575,8 @@ class TextAnalyzer:
         words = [w.strip(".'’-,").lower() for w in span.split()]
         if words and all(w in self._never_in_names or w in self._not_names for w in words):
             return True  # every word is one a name never has ("Transformation Tuesday"); "Coordinator Jess" stays
-        if len(words) > 1 and words[-1] in WEEKDAYS:
-            return True  # a themed day ("Frozen Friday", "Wellness Wednesday"), never a person
+        if len(words) > 1 and (words[-1] in WEEKDAYS or words[-1] in EVENT_HEADS):
+            return True  # a themed day or event ("Frozen Friday", "Botox & Bubbles Night"), never a person
         return bool(self._institution_before and self._institution_before.search(text, max(0, start - 10), start))
 
     def _could_be_a_name(self, text: str, start: int, end: int) -> bool:
@@ -577,6 +588,8 @@ class TextAnalyzer:
             return False
         if self._never_a_name(text, start, span):
             return False
+        if len(span.split()) >= 3 and not any(ch.isupper() for ch in span):
+            return False  # "recordamos su cita de fisioterapia": a lower-case phrase is no one's name
         if not self._ner_hygiene:
             return True
         words = [w.strip(".'’-").lower() for w in re.findall(r"[\w'’.-]+", span)]

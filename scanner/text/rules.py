@@ -337,7 +337,11 @@ ADVICE_CLEARANCE = (r"\b(?:you(?:'re| are)|you'll be|it's|that's|is|are)\s+(?:to
                     r"\b(?:that's|that is|it's|it is|this is) (?:totally |completely |perfectly |very )?(?:normal|expected|common) (?:at|for|after|with) (?:this|that|\d|day|week|your)\b|"
                     r"\bnothing to worry about\b|\b(?:will|should) (?:go down|subside|settle down|resolve on its own)\b")
 ADVICE_MODAL = (r"\b(?:you(?:'ll)? (?:should|need to|must|have to|want to|can (?:safely )?(?:resume|restart|start|stop))|"
-                r"make sure (?:to|you)|be sure to|we(?:'d)? (?:recommend|suggest|advise) (?:that )?you|i(?:'d)? (?:recommend|suggest) (?:that )?you)\b")
+                r"make sure (?:to|you)|be sure to|we(?:'d)? (?:recommend|suggest|advise) (?:that )?you|i(?:'d)? (?:recommend|suggest) (?:that )?you|"
+                # "we'd hold off on the laser", a third person told what to do ("tell her to stop her retinol", "he should
+                # keep the site dry")
+                r"we(?:'d| would) (?:hold off|wait|skip|pause|avoid|stop)|(?:tell|remind|ask) (?:him|her|them) (?:to|not to)|"
+                r"(?:she|he|they)(?:'ll)? (?:should(?:n't| not)?|needs? to|must|has to|have to|can't|cannot|can (?:resume|restart|start|stop)))\b")
 DOSE_RE = re.compile(r"\b\d+\s?(?:mg|ml|mcg|units?|iu|g a day|grams?)\b|\b(?:once|twice|three times|\d+x|\d+ times) (?:a|per) (?:day|night|week)\b|"
                      r"\b\d+x a day\b|\bevery \d+ hours\b|\bfor (?:about )?\d+ (?:minutes|hours|days|weeks)\b|\bat night\b|"
                      r"\b\d+ (?:more )?(?:minutes|hours|days|weeks)\b|\bon/off\b|\btonight\b|\bpropped up\b|"
@@ -462,7 +466,12 @@ DEIDENTIFIED_RE = re.compile(r"\b(?:not an? (?:real|actual) (?:client|patient|pe
                              r"stock (?:photo|image)|model,? not a (?:client|patient))\b", re.I)
 NOT_CLIENT_RE = re.compile(r"\b(?:giveaway|raffle|contest|sweepstakes|drawing|not an? (?:patient|client))\b|\bfor (?:the )?(?:catering|photograph\w*|hosting|sponsoring|"
                            r"the music|music|flowers|the cake|the venue|capturing|donating|partnering|dj\w*|having us|inviting us|hosting us)\b|"
+                           r"\bpor (?:el|la|los|las) (?:café|comida|catering|música|flores|pastel|postres|fotos|donación)\b|"
+                           r"\bpor (?:patrocinar|organizar|invitarnos|recibirnos|donar)\b|"
                            r"\b(?:photographer|caterer|florist|sponsor|dj|vendor|partner|chef)\s+(?-i:[A-Z])", re.I)
+
+
+NOT_TREATED_RE = re.compile(r"\b(?:wasn'?t|was not|isn'?t|is not|never|weren'?t|were not)\s+(?:treated|a (?:patient|client)|our (?:patient|client))\b", re.I)
 
 
 ORG_WORDS_RE = re.compile(r"\b(?:Aesthetics|Therapy|Physical|Dental|Dentistry|Dermatology|Clinic|Spa|Lounge|Chiropractic|Medical|"
@@ -500,12 +509,16 @@ CARE_VERB_RE = (r"\b(?:is being|was|were|been|got|gets|is|are) (?:treated|seen|b
 def _not_a_client(ctx: Ctx, p: Person, s: Sentence) -> bool:
     """Marketing words that are not a client: a heading ("Case Study | ..."), a giveaway winner, a vendor, or any
     person in a post that says it is a composite or de-identified. Needs `enables: [not_people]`."""
-    if "not_people" not in ctx.switches or not _marketing(ctx) or p.kind == "handle" and not NOT_CLIENT_RE.search(s.text):
+    if "not_people" not in ctx.switches or not _marketing(ctx):
         return False
     t = ctx.a.text
+    nxt = ctx.a.sentence_at(s.end + 1) if s.end < len(t) else None  # "Big thanks to model Sierra! Sierra wasn't treated"
+    said_not_client = bool(NOT_CLIENT_RE.search(s.text) or nxt is not None and NOT_TREATED_RE.search(nxt.text))
+    if p.kind == "handle":
+        return said_not_client
     line_start = t.rfind("\n", 0, p.start) + 1
     heading = not t[line_start:p.start].strip() and re.match(r"[\w\s&'’-]{0,25}[|:]", t[p.end:p.end + 30])
-    return bool(heading or NOT_CLIENT_RE.search(s.text) or _memo(ctx, "deidentified", lambda: bool(DEIDENTIFIED_RE.search(t))))
+    return bool(heading or said_not_client or _memo(ctx, "deidentified", lambda: bool(DEIDENTIFIED_RE.search(t))))
 
 
 def _comment_registry_decision(ctx: Ctx, text: str, person: Person | None = None) -> Any | None:
