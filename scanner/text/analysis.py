@@ -74,7 +74,8 @@ OWN_CARE_RE = re.compile(r"\byour\s+(?:\w+\s+)?(?:appointment|appt|visit|session
 QUOTES = frozenset("'\"‘’“”«»")
 URL_RE = re.compile(r"(?:https?://|www\.)\S+|\S+@[\w-]+\.\w+|\b[\w-]+(?:\.[\w-]+)*\.(?:com|net|org|co|us|io|me|health|clinic|spa|care|"
                     r"info|biz)\b(?:/\S*)?", re.I)
-EVENT_HEADS = {"night", "gala", "party", "sale", "membership", "giveaway", "expo", "festival", "fair", "soiree", "mixer"}
+EVENT_HEADS = {"night", "gala", "party", "sale", "membership", "giveaway", "expo", "festival", "fair", "soiree", "mixer",
+               "journey", "story", "series"}  # ...and the heads of a story's title ("Weight-Loss Journey")
 WEEKDAYS = {"monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"}
 NOT_NAMES = {
     "thanks", "thank", "hi", "hello", "hey", "yes", "no", "ok", "okay", "haha", "ha", "wow", "omg", "aww",

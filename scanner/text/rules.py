@@ -335,7 +335,7 @@ ADVICE_CLEARANCE = (r"\b(?:you(?:'re| are)|you'll be|it's|that's|is|are)\s+(?:to
                     r"\bis (?:totally |completely |perfectly )?normal (?:with|after|for|at)\b|\bis (?:totally|completely|perfectly|super) normal\b|\bis usually (?:residual )?swelling\b|"
                     r"\bshould (?:smooth out|calm down|settle|resolve|go away|fade) (?:in|within|by)\b|"
                     r"\b(?:that's|that is|it's|it is|this is) (?:totally |completely |perfectly |very )?(?:normal|expected|common) (?:at|for|after|with) (?:this|that|\d|day|week|your)\b|"
-                    r"\bnothing to worry about\b|\b(?:will|should) (?:go down|subside|settle down|resolve on its own)\b")
+                    r"\bnothing to worry about\b|\b(?:you(?:'re| are)|you'll be) (?:totally |completely |perfectly )?(?:fine|ok|okay|good) (?:as long as|if|unless)\b|\b(?:will|should) (?:go down|subside|settle down|resolve on its own)\b")
 ADVICE_MODAL = (r"\b(?:you(?:'ll)? (?:should|need to|must|have to|want to|can (?:safely )?(?:resume|restart|start|stop))|"
                 r"make sure (?:to|you)|be sure to|we(?:'d)? (?:recommend|suggest|advise) (?:that )?you|i(?:'d)? (?:recommend|suggest) (?:that )?you|"
                 # "we'd hold off on the laser", a third person told what to do ("tell her to stop her retinol", "he should
