@@ -72,8 +72,9 @@ OWN_CARE_RE = re.compile(r"\byour\s+(?:\w+\s+)?(?:appointment|appt|visit|session
                          r"results?|dose|package)s?\b|\byou(?:'ve| have| had|'re| are| were)?\s+(?:\w+\s+)?"
                          r"(?:came|come in|had|got|did|started|finished|booked|been (?:in|here|coming))\b", re.I)
 QUOTES = frozenset("'\"‘’“”«»")
-URL_RE = re.compile(r"(?:https?://|www\.)\S+|\S+@[\w-]+\.\w+|\b[\w-]+(?:\.[\w-]+)*\.(?:com|net|org|co|us|io|me|health|clinic|spa|care|"
-                    r"info|biz)\b(?:/\S*)?", re.I)
+URL_RE = re.compile(  # bounded repeats: linear on a 100,000-character run without spaces
+    r"(?:https?://|www\.)\S{1,300}|\b[\w.+-]{1,64}@[\w-]{1,63}\.\w{1,24}|\b[\w-]{1,63}(?:\.[\w-]{1,63}){0,4}\.(?:com|net|org|co|us|io|me|"
+    r"health|clinic|spa|care|info|biz)\b(?:/\S{0,300})?", re.I)
 EVENT_HEADS = {"night", "gala", "party", "sale", "membership", "giveaway", "expo", "festival", "fair", "soiree", "mixer",
                "journey", "story", "series"}  # ...and the heads of a story's title ("Weight-Loss Journey")
 WEEKDAYS = {"monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"}
