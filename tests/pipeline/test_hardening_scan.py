@@ -512,3 +512,22 @@ def test_422_errors_never_echo_the_clients_key_names(scanner):
         assert "key" in r.text  # the problem is still located: "unexpected field (key 4 of the object)"
     batch = answers[-1].json()["results"]
     assert batch[0]["error"] == "invalid item" and batch[1]["verdict"] == "pass"
+
+
+@pytest.mark.parametrize("unit", ["a.", "a@", "ab-", "x" * 70 + "."])
+def test_web_address_finder_is_linear_on_runs_without_spaces(unit):
+    """Treatment words inside web addresses are dropped by a pattern run over every text with a dot; an unbounded
+    '\\S+@' in it was quadratic on a long run without spaces (texts may hold 100,000 characters)."""
+    from scanner.text.analysis import URL_RE
+
+    def seconds(text: str) -> float:
+        best = float("inf")
+        for _ in range(2):
+            t = time.perf_counter()
+            list(URL_RE.finditer(text))
+            best = min(best, time.perf_counter() - t)
+        return best
+
+    small, large = unit * (2_000 // len(unit)), unit * (20_000 // len(unit))
+    t_small, t_large = seconds(small), seconds(large)
+    assert t_large < 20 * t_small + 0.01, f"{len(small)} chars {t_small:.4f} s, {len(large)} chars {t_large:.4f} s"
