@@ -89,11 +89,13 @@ NOT_NAMES = {
     "dr", "mr", "mrs", "ms", "miss", "prof", "nurse", "doctor",
     "mother", "father", "mom", "dad", "valentine", "president", "memorial", "labor", "christmas", "halloween",
     "easter", "thanksgiving", "st", "saint", "new", "year", "today", "tonight", "tomorrow", "botox", "spring",
-    "summer", "fall", "winter", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday",
+    "summer", "fall", "winter", "galentine", "galentines",
     # a whole audience addressed at once ("Ladies, our lip flip party is Friday")
     "ladies", "gents", "gentlemen", "guys", "folks", "everybody", "beauties", "babes", "lovelies", "besties", "fam",
-    "neighbors", "members", "mamas", "brides", "all", "mil", "gracias", "sí", "si", "su", "sus", "tu", "mi", "hola", "sra", "sr", "srta", "dra", "señora", "señor", "galentine", "galentines",
-}
+    "neighbors", "members", "mamas", "brides", "all",
+    # Spanish words the NER takes for a name, and Spanish titles
+    "mil", "gracias", "sí", "si", "su", "sus", "tu", "mi", "hola", "sra", "sr", "srta", "dra", "señora", "señor",
+} | WEEKDAYS
 # Day and month abbreviations the statistical NER sometimes calls a person ("booked for Fri at 11"); never a
 # name on their own, whatever vocabulary is loaded ("May" and "June" are names, so they are not here).
 CALENDAR_ABBREVIATIONS = frozenset({"mon", "tue", "tues", "wed", "thu", "thur", "thurs", "fri", "sat", "sun", "jan",

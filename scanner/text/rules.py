@@ -995,8 +995,9 @@ def recipient(ctx: Ctx) -> str | None:
     if "recipient" not in ctx.cache:
         m = ONE_TO_ONE_RE.search(ctx.a.text[:300])
         name = m.group("name") if m else None
-        ctx.cache["recipient"] = name if name and name.lower() not in ("subject", "reminder", "reply", "thanks") and (
-            name.lower() not in NOT_NAMES and name.lower() not in ctx.lex.terms("not_names")) else None  # not "Ladies, ..."
+        word = name.lower() if name else ""  # never a word that is no name ("Subject:", "Ladies, ...")
+        ctx.cache["recipient"] = name if name and word not in ("reminder", "reply") and word not in NOT_NAMES and (
+            word not in ctx.lex.terms("not_names")) else None
     return ctx.cache["recipient"]
 
 
