@@ -9,7 +9,7 @@ labeled set; each clean sentence has a violation beside it that differs in what 
   misses ("our esthetician Maya"); themed days ("Frozen Friday"); a whole audience addressed at once ("Ladies,
   ..."); hosts thanked "for having us"; a job and a workplace beside "got her lashes done"; opening hours, web
   addresses, prospects who "never" came, a one-to-one note that "you were seen", Spanish "¡Hola Name!", a model
-  who is "not a patient", a child's baby teeth.
+  who is "not a patient", a child's baby teeth, a shout-out beside an authorized quote (needs name_in_marketing).
 """
 from __future__ import annotations
 
